@@ -1,0 +1,124 @@
+"""Theorem 3.5: q frozen blocks turn ``t = Fx`` into every power of ``t_i``.
+
+    C^q(x) = beta . concat(T^q(x)) + b,
+    T^q = B^q o A^q o ... o B^1 o A^1 o F.
+
+Block ``k`` is Lemma 3.1 with ``x = t_i`` and ``y =`` slot ``k - 1`` (the
+constant 1 for ``k = 1``): it writes ``-t_i * (-1)^(k-1) t_i^(k-1)``, that is
+``(-1)^k t_i^k``, into slot ``k``. After ``q`` blocks the slots hold
+``-t_i, t_i^2, ..., (-1)^q t_i^q``, and ``beta`` is sparse: only the ``n q`` slot
+entries of ``concat(T^q(x))`` are read. Only ``F``, ``beta`` and ``b`` are
+parameters; the blocks are buffers.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from ._block import DenseProductBlock, StructuredProductBlock
+from ._tokens import TokenLayout, embed
+
+#: Relative margin of each block's ``M`` over the largest ``|x|`` and ``|y|`` it
+#: can meet, so that Lemma 3.1's inequality holds strictly, with room for
+#: rounding. A larger ``M`` costs precision: the slot is computed as
+#: ``2M^2 - (x y + 2M^2)``, with an absolute rounding error of about ``2 M^2 u``.
+M_MARGIN = 0.1
+
+_ENGINES = {"dense": DenseProductBlock, "structured": StructuredProductBlock}
+
+
+def block_bounds(radius, degree):
+    """``M_k`` for blocks ``k = 1..q`` when every ``|t_i| <= radius``.
+
+    Block ``k`` reads ``x = t_i`` (``|x| <= R``) and ``y = (-1)^(k-1) t_i^(k-1)``
+    (``|y| <= R^(k-1)``; ``y = 1`` for ``k = 1``), so Lemma 3.1 holds with
+    ``M_k = (1 + M_MARGIN) max(R, R^(k-1))``, where ``R^0 = 1``.
+
+    Examples
+    --------
+    >>> from sklearn_attnpoly._network import block_bounds
+    >>> [round(M, 6) for M in block_bounds(2.0, 4)]
+    [2.2, 2.2, 4.4, 8.8]
+    """
+    return [(1 + M_MARGIN) * max(radius, radius ** (k - 1)) for k in range(1, degree + 1)]
+
+
+class AttentionPolynomialNetwork(nn.Module):
+    """The model of Theorem 3.5: projection, q frozen blocks, sparse readout.
+
+    Parameters
+    ----------
+    directions : Tensor of shape (n, d)
+        Initial rows ``xi_i`` of ``F``, each of norm at most 1.
+    degree : int
+        ``q``, the number of encoder blocks.
+    radius : float
+        Bound on ``||x||`` the blocks are built for; with ``||xi_i|| <= 1`` every
+        ``|t_i| <= radius``.
+    n_outputs : int, default=1
+    engine : {"structured", "dense"}, default="structured"
+    mask : Tensor of shape (n, q) of bool, default=None
+        Readout entries allowed to be non-zero; all when ``None``.
+    dtype : torch.dtype, default=torch.float64
+    """
+
+    def __init__(self, directions, degree, radius, n_outputs=1, engine="structured",
+                 mask=None, dtype=torch.float64):  # fmt: skip
+        super().__init__()
+        n, _ = directions.shape
+        self.degree, self.radius, self.engine = degree, float(radius), engine
+        self.layout = TokenLayout(n, degree, compact=engine == "structured")
+        self.F = nn.Parameter(torch.as_tensor(directions, dtype=dtype).clone())
+        L = self.layout
+        self.blocks = nn.ModuleList(
+            _ENGINES[engine](L, L.t, L.slot(k - 1), L.slot(k), M)
+            for k, M in enumerate(block_bounds(self.radius, degree), start=1)
+        )
+        self.beta = nn.Parameter(torch.zeros(n, degree, n_outputs, dtype=dtype))
+        self.b = nn.Parameter(torch.zeros(n_outputs, dtype=dtype))
+        if mask is None:
+            mask = torch.ones(n, degree, dtype=torch.bool)
+        self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.bool))
+        self.to(dtype)
+
+    def slots(self, x):
+        """``concat(T^q(x))`` restricted to the slots: ``(batch, n, q)`` with
+        ``[:, i, k-1] = (-1)^k t_i^k``."""
+        t = x @ self.F.T  # t = Fx, section 2.1
+        Z = embed(t, self.layout)
+        for block in self.blocks:
+            Z = block(Z)
+        return Z[..., self.layout.slots]
+
+    def forward(self, x):
+        """``C^q(x) = beta . concat(T^q(x)) + b``, shape ``(batch, n_outputs)``."""
+        beta = self.beta * self.mask[..., None]
+        return torch.einsum("bnk,nko->bo", self.slots(x), beta) + self.b
+
+    @property
+    def signs(self):
+        """``(-1)^k`` for ``k = 1..q``: slot ``k`` holds ``signs[k-1] t^k``."""
+        return torch.tensor([(-1.0) ** k for k in range(1, self.degree + 1)])
+
+    def count_free_parameters(self):
+        """Entries of ``F``, ``beta`` and ``b``: ``n d + n q + 1`` per output.
+
+        Theorem 3.5 bounds this by ``d^(q+1) + q d^q + 1`` at ``n = n_q``.
+        """
+        n, d = self.F.shape
+        return n * d + (n * self.degree + 1) * self.b.numel()
+
+    def count_nonzero(self):
+        """Non-zero entries of the frozen blocks and of ``F``, ``beta``, ``b``.
+
+        Theorem 3.5 bounds this by ``d^(q+1) + 3 q d^q + 8q + 1`` at ``n = n_q``.
+        """
+        blocks = sum(block.count_nonzero() for block in self.blocks)
+        params = sum(int(p.count_nonzero()) for p in (self.F, self.beta * self.mask[..., None], self.b))
+        return blocks + params
+
+
+def n_lattice_directions(n_features, degree):
+    """``n_q = C(d - 1 + q, q)``, the number of directions Lemma 3.3 needs."""
+    return math.comb(n_features - 1 + degree, degree)

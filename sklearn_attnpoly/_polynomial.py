@@ -1,0 +1,168 @@
+"""Polynomials as ``{exponent tuple: coefficient}`` dictionaries.
+
+The public format of :meth:`AttentionPolynomialRegressor.from_polynomial` and
+:meth:`AttentionPolynomialRegressor.to_polynomial`: ``{(2, 0): 1.0, (0, 2): 1.0}``
+is ``x1**2 + x2**2``. Internally a polynomial of degree at most ``q`` in ``d``
+variables is a dense coefficient vector over :func:`monomial_exponents`, graded
+by total degree; this module converts between the two and evaluates, rescales
+and shifts polynomials.
+"""
+
+import math
+from collections.abc import Mapping
+from functools import lru_cache
+from numbers import Integral, Real
+
+import numpy as np
+
+
+@lru_cache(maxsize=64)
+def _homogeneous_exponents(n_variables, degree):
+    if n_variables == 1:
+        return ((degree,),)
+    return tuple(
+        (first,) + rest
+        for first in range(degree, -1, -1)
+        for rest in _homogeneous_exponents(n_variables - 1, degree - first)
+    )
+
+
+def homogeneous_exponents(n_variables, degree):
+    """Exponents ``alpha`` in N^d with ``|alpha| = degree``, lexicographically
+    descending, as an ``(n_degree, d)`` integer array.
+
+    Their count is ``C(d - 1 + degree, degree)``, the dimension of the space of
+    homogeneous polynomials of that degree (the ``n_q`` of Lemma 3.3).
+    """
+    return np.array(_homogeneous_exponents(n_variables, degree), dtype=np.int64)
+
+
+def monomial_exponents(n_variables, degree):
+    """All exponents with ``|alpha| <= degree``, graded: degree 0, then 1, ..."""
+    return np.concatenate(
+        [homogeneous_exponents(n_variables, k) for k in range(degree + 1)]
+    )
+
+
+def multinomial_coefficients(exponents):
+    """``|alpha|! / alpha!`` for each row of ``exponents``.
+
+    These are the coefficients of ``(xi . x)**k = sum_alpha k!/alpha! xi^alpha x^alpha``.
+    """
+    exponents = np.asarray(exponents)
+    total = [math.factorial(int(k)) for k in exponents.sum(axis=1)]
+    parts = [math.prod(math.factorial(int(a)) for a in row) for row in exponents]
+    return np.array([t / p for t, p in zip(total, parts, strict=True)], dtype=float)
+
+
+def monomials(X, exponents):
+    """Evaluate ``x^alpha`` for every row of ``X`` and every exponent: ``(N, m)``."""
+    X = np.asarray(X, dtype=float)
+    return np.prod(X[:, None, :] ** exponents[None, :, :], axis=2)
+
+
+def validate_coefficients(coefficients):
+    """Check a ``{exponent tuple: coefficient}`` mapping.
+
+    Returns
+    -------
+    n_variables : int
+    degree : int
+        The largest total degree with a non-zero coefficient (at least 1).
+    coef : ndarray of shape (n_monomials,)
+        The coefficients over ``monomial_exponents(n_variables, degree)``.
+    """
+    if not isinstance(coefficients, Mapping):
+        raise TypeError(
+            "coefficients must be a mapping from exponent tuples to numbers, "
+            f"such as {{(2, 0): 1.0, (0, 2): 1.0}}; got {type(coefficients).__name__}."
+        )
+    if len(coefficients) == 0:
+        raise ValueError("coefficients is empty: give at least one monomial.")
+    widths = set()
+    for exponent, value in coefficients.items():
+        if not isinstance(exponent, tuple) or not all(
+            isinstance(a, Integral) and not isinstance(a, bool) and a >= 0
+            for a in exponent
+        ):
+            raise ValueError(
+                "every key of coefficients must be a tuple of non-negative "
+                f"integers (one exponent per input feature); got {exponent!r}."
+            )
+        if len(exponent) == 0:
+            raise ValueError("exponent tuples must name at least one feature.")
+        if not isinstance(value, Real) or not math.isfinite(value):
+            raise ValueError(
+                f"the coefficient of {exponent!r} must be a finite real number; "
+                f"got {value!r}."
+            )
+        widths.add(len(exponent))
+    if len(widths) != 1:
+        raise ValueError(
+            "all exponent tuples must have the same length (the number of "
+            f"features); got lengths {sorted(widths)}."
+        )
+    (n_variables,) = widths
+    nonzero = [sum(e) for e, v in coefficients.items() if v != 0]
+    degree = max([1, *nonzero])
+    exponents = monomial_exponents(n_variables, degree)
+    index = {tuple(int(a) for a in row): i for i, row in enumerate(exponents)}
+    coef = np.zeros(len(exponents))
+    for exponent, value in coefficients.items():
+        if sum(exponent) <= degree:
+            coef[index[tuple(int(a) for a in exponent)]] += float(value)
+    return n_variables, degree, coef
+
+
+def to_dict(coef, exponents):
+    """The inverse of :func:`validate_coefficients`: ``{tuple: float}``."""
+    return {
+        tuple(int(a) for a in row): float(c)
+        for row, c in zip(exponents, coef, strict=True)
+    }
+
+
+def evaluate(coefficients, X):
+    """Evaluate a ``{exponent tuple: coefficient}`` polynomial on the rows of X."""
+    n_variables, degree, coef = validate_coefficients(coefficients)
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != n_variables:
+        raise ValueError(
+            f"X must have shape (n_samples, {n_variables}); got {X.shape}."
+        )
+    return monomials(X, monomial_exponents(n_variables, degree)) @ coef
+
+
+def substitute_affine(coef, exponents, shift, scale):
+    """Coefficients of ``p((x - shift) / scale)`` as a polynomial in ``x``.
+
+    ``coef`` (shape ``(m,)`` or ``(m, n_outputs)``) are the coefficients of
+    ``p`` over ``exponents`` (a full graded set from :func:`monomial_exponents`);
+    ``shift`` and ``scale`` are per-variable. Each monomial expands binomially:
+    ``((x_j - s_j) / c_j)**a = c_j**-a * sum_b C(a, b) x_j**b (-s_j)**(a - b)``.
+    """
+    exponents = np.asarray(exponents)
+    index = {tuple(row): i for i, row in enumerate(exponents.tolist())}
+    # per variable j and power a: the row vector of b -> C(a,b) (-s_j)^(a-b) / c_j^a
+    max_power = int(exponents.max()) if exponents.size else 0
+    factors = []
+    for s, c in zip(shift, scale, strict=True):
+        table = np.zeros((max_power + 1, max_power + 1))
+        for a in range(max_power + 1):
+            for b in range(a + 1):
+                table[a, b] = math.comb(a, b) * (-s) ** (a - b) / c**a
+        factors.append(table)
+    coef = np.asarray(coef, dtype=float)
+    out = np.zeros_like(coef)
+    for alpha, c_alpha in zip(exponents.tolist(), coef, strict=True):
+        # expand prod_j ((x_j - s_j)/c_j)^alpha_j term by term
+        terms = {(): 1.0}
+        for j, a in enumerate(alpha):
+            terms = {
+                key + (b,): w * factors[j][a, b]
+                for key, w in terms.items()
+                for b in range(a + 1)
+            }
+        for beta, w in terms.items():
+            out[index[beta]] += w * c_alpha
+    return out

@@ -1,0 +1,458 @@
+"""The scikit-learn estimator around the network of Theorem 3.5."""
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from ._directions import (
+    expand_ridge_coefficients,
+    lattice_directions,
+    select_power_slots,
+    solve_ridge_coefficients,
+)
+from ._network import AttentionPolynomialNetwork
+from ._polynomial import (
+    monomial_exponents,
+    substitute_affine,
+    to_dict,
+    validate_coefficients,
+)
+from ._readout import fit_readout
+from ._scaling import AffineScaling, TargetScaling, guard
+from ._training import make_net
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def resolve_device(device):
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; any other value
+    must name a device this machine has, or a ValueError names it."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a device name; use 'auto', 'cpu', 'cuda' "
+            "or 'cuda:N'."
+        ) from exc
+    if resolved.type == "cpu":
+        return "cpu"
+    if resolved.type != "cuda":
+        raise ValueError(
+            f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda' or "
+            "'cuda:N'."
+        )
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available on this "
+            "machine; use device='cpu' or 'auto'."
+        )
+    if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={device!r} does not exist: this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s)."
+        )
+    return str(resolved)
+
+
+class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
+    """Regression with the single-head self-attention transformer of Fang et al.
+
+    The input ``x`` is scaled, projected by ``F`` (rows of norm at most 1) to
+    ``t = Fx``, turned into ``n`` tokens, passed through ``degree`` frozen
+    encoder blocks that write the powers ``(-1)^k t_i^k`` (Lemma 3.1) and read
+    out linearly: ``sum_i sum_k beta_ik (-1)^k t_i^k + b``. With the
+    ``C(d - 1 + q, q)`` directions of Lemma 3.3 this represents every polynomial
+    of degree at most ``q`` with zero approximation error (Theorem 3.5). Only
+    ``F``, ``beta`` and ``b`` are fitted.
+
+    Parameters
+    ----------
+    degree : int, default=2
+        ``q``: the number of encoder blocks and the largest degree represented.
+    n_directions : int, default=None
+        Rows of ``F``. ``None`` takes the ``C(d - 1 + q, q)`` lattice directions
+        of Lemma 3.3, enough for every polynomial of degree ``q``; an int takes
+        that many random unit directions drawn from ``random_state``.
+    solver : {"lstsq", "sgd", "adam"}, default="lstsq"
+        ``"lstsq"`` keeps ``F`` fixed and solves ``beta, b`` by weighted ridge
+        least squares on the slots the frozen network computes. ``"sgd"`` (the
+        paper's protocol) and ``"adam"`` also train ``F``, by mini-batch
+        gradient steps through the frozen blocks, with a one-cycle learning
+        rate from ``lr / 10`` to ``lr`` and gradient-norm clipping at 1.
+    alpha : float, default=1e-10
+        Ridge strength for ``"lstsq"`` (and for the warm start of the gradient
+        solvers). The normal equations are solved in correlation form, each
+        power feature centred and scaled to unit weighted variance, and
+        ``alpha`` is added to their diagonal.
+    max_epochs : int, default=100
+        Epochs of the gradient solvers.
+    lr : float, default=1e-3
+        Largest learning rate of the one-cycle schedule.
+    batch_size : int, default=256
+        Rows per gradient step, and per prediction batch.
+    engine : {"structured", "dense"}, default="structured"
+        How the blocks are computed: ``"dense"`` with the literal matrices of
+        Lemma 3.1, O(n^2) per input, as a reference; ``"structured"`` by an
+        exact O(n) rewriting that gives the same numbers.
+    bound : float, default=1.0
+        The radius, in scaled units, of the ball the training inputs are mapped
+        into.
+    headroom : float, default=2.0
+        The blocks are built for the guard radius ``headroom * bound``: inputs
+        up to ``headroom`` times farther (in scaled units) than the farthest
+        training row are computed exactly.
+    out_of_bound : {"warn", "raise", "clip"}, default="warn"
+        What ``predict`` does with rows beyond the guard radius: warn with an
+        :class:`OutOfBoundWarning` and return the network's output, raise a
+        ValueError, or project them onto the guard sphere (with a warning).
+    readout_init : {"lstsq", "zeros"}, default="lstsq"
+        Start of the gradient solvers' ``beta, b``: the closed-form ridge
+        solution for the initial ``F``, or zeros.
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the network.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    callbacks : list of skorch callbacks, default=None
+        Extra callbacks for the gradient solvers, copied before training.
+    verbose : int, default=0
+        ``1`` prints skorch's epoch table; ``2`` adds a progress bar.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random directions and the order of mini-batches.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetRegressor
+        The fitted net; ``net_.module_`` is the
+        :class:`~sklearn_attnpoly.AttentionPolynomialNetwork`.
+    n_directions_ : int
+        Rows of ``F``.
+    device_ : str
+        The device the network lives on.
+    n_outputs_ : int
+        Number of targets.
+    n_iter_ : int
+        Epochs run (0 for ``"lstsq"``).
+    loss_curve_ : list of float
+        Training loss per epoch, on standardised targets (gradient solvers).
+    guard_radius_ : float
+        The radius, in scaled units, the blocks were built for.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPRegressor : A ReLU network, for comparison.
+    sklearn.preprocessing.PolynomialFeatures : Explicit monomials for a linear model.
+
+    Notes
+    -----
+    The frozen blocks are exact while the inputs stay inside the guard radius;
+    see ``out_of_bound``. Beyond it a block's one-hot maximum may pick another
+    token's score, and the output is no longer the polynomial.
+
+    References
+    ----------
+    Z. Fang, D.-X. Zhou, Y. Ouyang and G. Cheng, "Attention Enables Zero
+    Approximation Error", 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_attnpoly import AttentionPolynomialRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 2))
+    >>> y = X[:, 0] ** 2 - 3 * X[:, 0] * X[:, 1] + 1
+    >>> est = AttentionPolynomialRegressor(degree=2).fit(X, y)
+    >>> est.predict([[1.0, 0.5]]).round(6)
+    array([0.5])
+    >>> {k: round(v, 6) for k, v in est.to_polynomial().items() if abs(v) > 1e-9}
+    {(0, 0): 1.0, (2, 0): 1.0, (1, 1): -3.0}
+    """
+
+    _parameter_constraints: dict = {
+        "degree": [Interval(Integral, 1, None, closed="left")],
+        "n_directions": [None, Interval(Integral, 1, None, closed="left")],
+        "solver": [StrOptions({"lstsq", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "engine": [StrOptions({"structured", "dense"})],
+        "bound": [Interval(Real, 0, None, closed="neither")],
+        "headroom": [Interval(Real, 1, None, closed="left")],
+        "out_of_bound": [StrOptions({"warn", "raise", "clip"})],
+        "readout_init": [StrOptions({"lstsq", "zeros"})],
+        "dtype": [StrOptions({"float64", "float32"})],
+        "device": [str],
+        "callbacks": [None, list, tuple],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        degree=2,
+        *,
+        n_directions=None,
+        solver="lstsq",
+        alpha=1e-10,
+        max_epochs=100,
+        lr=1e-3,
+        batch_size=256,
+        engine="structured",
+        bound=1.0,
+        headroom=2.0,
+        out_of_bound="warn",
+        readout_init="lstsq",
+        dtype="float64",
+        device="auto",
+        callbacks=None,
+        verbose=0,
+        random_state=None,
+    ):
+        self.degree = degree
+        self.n_directions = n_directions
+        self.solver = solver
+        self.alpha = alpha
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.engine = engine
+        self.bound = bound
+        self.headroom = headroom
+        self.out_of_bound = out_of_bound
+        self.readout_init = readout_init
+        self.dtype = dtype
+        self.device = device
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # -- construction --------------------------------------------------------
+
+    @classmethod
+    def from_polynomial(cls, coefficients, *, radius=1.0, engine="structured"):
+        """A fitted estimator whose network is exactly the given polynomial.
+
+        The construction of Theorem 3.5: the lattice directions of Lemma 3.3
+        as ``F``, ``beta`` solved from Lemma 3.3's linear systems, ``b = Q(0)``.
+
+        Parameters
+        ----------
+        coefficients : dict of tuple to float
+            ``{exponents: coefficient}``; ``{(2, 0): 1.0, (0, 2): 1.0}`` is
+            ``x1**2 + x2**2``.
+        radius : float, default=1.0
+            ``predict`` equals the polynomial (up to rounding) for every
+            ``||x|| <= radius``; the blocks hold up to ``headroom * radius``.
+        engine : {"structured", "dense"}, default="structured"
+
+        Returns
+        -------
+        AttentionPolynomialRegressor
+            Fitted, with ``degree`` the polynomial's degree.
+
+        Examples
+        --------
+        >>> from sklearn_attnpoly import AttentionPolynomialRegressor
+        >>> est = AttentionPolynomialRegressor.from_polynomial(
+        ...     {(2, 0): 1.0, (0, 2): 1.0}, radius=10.0)
+        >>> est.predict([[3.0, 4.0]]).round(9)
+        array([25.])
+        """
+        n_features, degree, coef = validate_coefficients(coefficients)
+        if not isinstance(radius, Real) or not np.isfinite(radius) or radius <= 0:
+            raise ValueError(f"radius must be a finite number > 0; got {radius!r}.")
+        est = cls(degree=degree, engine=engine)
+        est._validate_params()
+        exponents = monomial_exponents(n_features, degree)
+        unit = radius / est.bound  # x = unit * x_tilde
+        coef_scaled = coef * unit ** exponents.sum(axis=1)
+        directions = lattice_directions(n_features, degree)
+        mask = select_power_slots(directions, degree)
+        degrees = exponents.sum(axis=1)
+        parts = [coef_scaled[degrees == s] for s in range(1, degree + 1)]
+        beta = solve_ridge_coefficients(directions, parts, mask) * _slot_signs(degree)
+        module = est._build(directions, mask, n_outputs=1, device="cpu")
+        with torch.no_grad():
+            module.beta.copy_(torch.as_tensor(beta[..., None]))
+            module.b.fill_(coef_scaled[0])
+        est.n_features_in_ = n_features
+        est.scaling_ = AffineScaling(np.zeros(n_features), np.full(n_features, unit))
+        est.target_scaling_ = TargetScaling(np.zeros(1), np.ones(1))
+        est._finish(module, n_outputs=1, n_samples=0, device="cpu")
+        return est
+
+    def to_polynomial(self):
+        """The fitted network expanded into ``{exponents: coefficient}``.
+
+        Every monomial of degree at most ``degree`` is listed, in the caller's
+        input and target units (all scaling undone).
+
+        Returns
+        -------
+        dict of tuple to float, or list of such dicts
+            One dict per target when ``y`` had several columns.
+        """
+        check_is_fitted(self)
+        module = self.net_.module_
+        F = module.F.detach().cpu().double().numpy()
+        beta = (module.beta * module.mask[..., None]).detach().cpu().double().numpy()
+        beta = beta * _slot_signs(self.degree)[None, :, None]  # coefficients of t^k
+        parts = expand_ridge_coefficients(F, beta)
+        b = module.b.detach().cpu().double().numpy()
+        coef = np.concatenate([b[None, :], *parts])
+        coef = coef * self.target_scaling_.scale
+        coef[0] += self.target_scaling_.mean
+        exponents = monomial_exponents(self.n_features_in_, self.degree)
+        coef = substitute_affine(coef, exponents, self.scaling_.shift, self.scaling_.scale)
+        polys = [to_dict(coef[:, o], exponents) for o in range(coef.shape[1])]
+        return polys[0] if self.n_outputs_ == 1 else polys
+
+    # -- fit / predict ---------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit ``F``, ``beta`` and ``b`` to the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights; rows of weight zero are ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        X, y = validate_data(
+            self, X, y, multi_output=True, y_numeric=True, dtype=np.float64
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        if not sample_weight.any():
+            raise ValueError("sample_weight is zero for every row; nothing to fit.")
+        keep = sample_weight > 0
+        X, Y, sample_weight = X[keep], y.reshape(len(y), -1)[keep], sample_weight[keep]
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+
+        self.scaling_ = AffineScaling.fit(X, sample_weight, self.bound)
+        self.target_scaling_ = TargetScaling.fit(Y, sample_weight)
+        X_scaled = self.scaling_.transform(X)
+        Y_scaled = self.target_scaling_.transform(Y)
+
+        n_features = X.shape[1]
+        if self.n_directions is None:
+            directions = lattice_directions(n_features, self.degree)
+        else:
+            directions = rng.standard_normal((self.n_directions, n_features))
+            directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        mask = select_power_slots(directions, self.degree)
+        gradient = self.solver != "lstsq"
+        module = self._build(
+            directions, None if gradient else mask, n_outputs=Y.shape[1], device=device
+        )
+        if not gradient or self.readout_init == "lstsq":
+            readout = module if not gradient else self._build(
+                directions, mask, n_outputs=Y.shape[1], device=device)  # fmt: skip
+            fit_readout(readout, X_scaled, Y_scaled, sample_weight, self.alpha)
+            if gradient:
+                module.load_state_dict(readout.state_dict() | {"mask": module.mask})
+        self._finish(module, n_outputs=Y.shape[1], n_samples=len(X), device=device,
+                     seed=int(rng.randint(np.iinfo(np.int32).max)))  # fmt: skip
+        if gradient:
+            dtype = _DTYPES[self.dtype]
+            Y_weighted = np.column_stack([Y_scaled, sample_weight / sample_weight.mean()])
+            self.net_.partial_fit(
+                X_scaled.astype(dtype_np(dtype)), Y_weighted.astype(dtype_np(dtype))
+            )
+            self.n_iter_ = len(self.net_.history)
+            self.loss_curve_ = [float(v) for v in self.net_.history[:, "train_loss"]]
+        return self
+
+    def predict(self, X):
+        """Predict with the fitted network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X_scaled = guard(self.scaling_.transform(X), self.guard_radius_, self.out_of_bound)
+        dtype = dtype_np(self.net_.module_.F.dtype)
+        Y_scaled = self.net_.predict(X_scaled.astype(dtype)).astype(np.float64)
+        Y = self.target_scaling_.inverse_transform(Y_scaled.reshape(len(X), -1))
+        return Y[:, 0] if self.n_outputs_ == 1 else Y
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _build(self, directions, mask, *, n_outputs, device):
+        self.guard_radius_ = self.headroom * self.bound
+        module = AttentionPolynomialNetwork(
+            torch.as_tensor(directions),
+            self.degree,
+            radius=self.guard_radius_,
+            n_outputs=n_outputs,
+            engine=self.engine,
+            mask=None if mask is None else torch.as_tensor(mask),
+            dtype=_DTYPES[self.dtype],
+        )
+        return module.to(device)
+
+    def _finish(self, module, *, n_outputs, n_samples, device, seed=0):
+        self.n_outputs_ = n_outputs
+        self.n_directions_ = module.F.shape[0]
+        self.device_ = device
+        self.n_iter_ = 0
+        self.net_ = make_net(
+            module,
+            solver=self.solver,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            n_samples=n_samples,
+            device=device,
+            callbacks=copy.deepcopy(list(self.callbacks or [])),
+            verbose=self.verbose,
+            seed=seed,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def _slot_signs(degree):
+    """``(-1)^k`` for ``k = 1..q``: slot ``k`` holds ``(-1)^k t^k``."""
+    return np.array([(-1.0) ** k for k in range(1, degree + 1)])
+
+
+def dtype_np(torch_dtype):
+    return np.float64 if torch_dtype == torch.float64 else np.float32
+
