@@ -45,7 +45,11 @@ def ridge_power_matrix(directions, degree):
     """
     directions = np.asarray(directions, dtype=float)
     exponents = homogeneous_exponents(directions.shape[1], degree)
-    powers = np.prod(directions[:, None, :] ** exponents[None, :, :], axis=2)
+    # table[k, j, a] = xi_kj ** a; then multiply the needed entries feature by feature
+    table = directions[:, :, None] ** np.arange(degree + 1)
+    powers = np.ones((len(directions), len(exponents)))
+    for j in range(directions.shape[1]):
+        powers *= table[:, j, exponents[:, j]]
     return powers * multinomial_coefficients(exponents)
 
 
@@ -53,19 +57,20 @@ def select_power_slots(directions, degree):
     """Which powers ``(xi_k . x)**s`` the exact readout uses: an ``(n, q)`` mask.
 
     The ``n_q`` directions of degree ``q`` are more than the ``n_s`` that degree
-    ``s < q`` needs; their degree-``s`` powers are linearly dependent. A
-    column-pivoted QR of ``V_s^T`` picks, deterministically, ``rank(V_s)``
-    directions whose powers form a basis. With the mask the readout features are
-    exactly as many as the monomials of degrees 1..q, and ``beta`` is unique.
+    ``s < q`` needs; their degree-``s`` powers are linearly dependent. Gaussian
+    elimination with partial pivoting on the rows of ``V_s`` picks,
+    deterministically, ``rank(V_s)`` directions whose powers form a basis (the
+    pivot rows). With the mask the readout features are exactly as many as the
+    monomials of degrees 1..q, and ``beta`` is unique.
     """
     n_directions = len(directions)
     mask = np.zeros((n_directions, degree), dtype=bool)
     for s in range(1, degree + 1):
         V = ridge_power_matrix(directions, s)
-        _, R, pivots = scipy.linalg.qr(V.T, mode="economic", pivoting=True)
-        diag = np.abs(np.diag(R))
-        rank = int(np.sum(diag > diag[0] * max(V.shape) * np.finfo(float).eps))
-        mask[pivots[:rank], s - 1] = True
+        permutation, _, U = scipy.linalg.lu(V, p_indices=True)
+        pivots = np.abs(np.diag(U))
+        pivot_rows = np.argsort(permutation)[: len(pivots)]  # V[pivot_rows] = L U
+        mask[pivot_rows[pivots > pivots.max() * 1e-10], s - 1] = True
     return mask
 
 
@@ -90,7 +95,10 @@ def solve_ridge_coefficients(directions, homogeneous_parts, mask):
     for s, c_s in enumerate(homogeneous_parts, start=1):
         rows = mask[:, s - 1]
         V = ridge_power_matrix(directions[rows], s)
-        solution, *_ = scipy.linalg.lstsq(V.T, c_s)
+        if V.shape[0] == V.shape[1]:
+            solution = scipy.linalg.solve(V.T, c_s)
+        else:  # too few directions for degree s: the closest representable part
+            solution, *_ = scipy.linalg.lstsq(V.T, c_s)
         beta[rows, s - 1] = solution
     return beta
 

@@ -10,10 +10,8 @@ held at once:
 2. a second pass accumulates the centred Gram matrix ``G = sum w (phi - m)(phi - m)^T``
    and ``r = sum w (phi - m)(y - y_mean)^T`` by symmetric rank-k updates;
 3. ``G`` is put in correlation form (unit diagonal), ``alpha`` added to the
-   diagonal, and the system solved by Cholesky.
+   diagonal, and the system solved (:func:`solve_correlation_system`).
 """
-
-import warnings
 
 import numpy as np
 import scipy.linalg
@@ -30,6 +28,50 @@ def _features(module, X, rows):
     x = torch.as_tensor(X[rows], dtype=module.F.dtype, device=module.F.device)
     slots = module.slots(x)[:, module.mask]
     return slots.to(torch.float64)
+
+
+#: Eigenvalues of the correlation-form normal equations below this fraction of
+#: the largest are treated as zero (a pseudo-inverse, like ``lstsq``'s rcond):
+#: their directions carry no signal the data determines, only rounding noise.
+RCOND = 1e-10
+
+#: Cholesky is trusted when its smallest pivot is at least this fraction of the
+#: largest. The ratio only bounds the condition number from below, and a tiny
+#: ``alpha`` keeps a singular system formally positive definite, so the bar is
+#: set well above ``RCOND``.
+CHOLESKY_MIN_PIVOT = 1e-8
+
+
+def solve_correlation_system(A, rhs, alpha):
+    """Solve ``(A + alpha I) c = rhs`` for symmetric positive semi-definite ``A``
+    with unit diagonal.
+
+    Cholesky when ``A + alpha I`` is well conditioned; otherwise (a failed
+    factorisation, or a pivot ratio below ``CHOLESKY_MIN_PIVOT``) an
+    eigendecomposition that drops eigenvalues below ``RCOND`` times the largest,
+    which gives the minimum-norm solution and stays stable when the data leave
+    some directions undetermined (fewer rows than features, say).
+
+    Returns
+    -------
+    coef : ndarray
+    rank : int
+        Number of directions solved for.
+    """
+    p = len(A)
+    A_reg = A + alpha * np.eye(p)
+    try:
+        factor = scipy.linalg.cho_factor(A_reg, lower=True)
+        pivots = np.diag(factor[0]) ** 2
+        if pivots.min() > CHOLESKY_MIN_PIVOT * pivots.max():
+            return scipy.linalg.cho_solve(factor, rhs), p
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        pass
+    eigenvalues, eigenvectors = scipy.linalg.eigh(A)
+    keep = eigenvalues > RCOND * eigenvalues.max()
+    V = eigenvectors[:, keep]
+    coef = V @ ((V.T @ rhs) / (eigenvalues[keep] + alpha)[:, None])
+    return coef, int(keep.sum())
 
 
 @torch.no_grad()
@@ -78,20 +120,7 @@ def fit_readout(module, X, Y, sample_weight, alpha, chunk_size=4096):
     G, r = G.cpu().numpy(), r.cpu().numpy()
     D = np.sqrt(np.diag(G))
     D[D <= np.finfo(float).tiny] = 1.0
-    A = G / np.outer(D, D)
-    A[np.diag_indices_from(A)] += alpha
-    try:
-        coef = scipy.linalg.solve(A, r / D[:, None], assume_a="pos")
-        rank = p
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-        coef, _, rank, _ = scipy.linalg.lstsq(A, r / D[:, None])
-        warnings.warn(
-            f"The readout's normal equations are singular (rank {rank} of {p}); "
-            "a minimum-norm solution is used. Increase alpha, or lower degree "
-            "or n_directions.",
-            UserWarning,
-            stacklevel=3,
-        )
+    coef, rank = solve_correlation_system(G / np.outer(D, D), r / D[:, None], alpha)
     coef /= D[:, None]
     coef_t = torch.as_tensor(coef, dtype=module.beta.dtype, device=device)
     module.beta.zero_()
