@@ -349,8 +349,6 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
-        if not sample_weight.any():
-            raise ValueError("sample_weight is zero for every row; nothing to fit.")
         keep = sample_weight > 0
         X, Y, sample_weight = X[keep], y.reshape(len(y), -1)[keep], sample_weight[keep]
         device = resolve_device(self.device)
