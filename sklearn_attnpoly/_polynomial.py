@@ -47,7 +47,8 @@ def monomial_exponents(n_variables, degree):
 def multinomial_coefficients(exponents):
     """``|alpha|! / alpha!`` for each row of ``exponents``.
 
-    These are the coefficients of ``(xi . x)**k = sum_alpha k!/alpha! xi^alpha x^alpha``.
+    They are the coefficients of the multinomial expansion
+    ``(xi . x)**k = sum_alpha k!/alpha! xi^alpha x^alpha``.
     """
     exponents = np.asarray(exponents)
     total = [math.factorial(int(k)) for k in exponents.sum(axis=1)]

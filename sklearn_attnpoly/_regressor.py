@@ -320,7 +320,9 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         coef = coef * self.target_scaling_.scale
         coef[0] += self.target_scaling_.mean
         exponents = monomial_exponents(self.n_features_in_, self.degree)
-        coef = substitute_affine(coef, exponents, self.scaling_.shift, self.scaling_.scale)
+        coef = substitute_affine(
+            coef, exponents, self.scaling_.shift, self.scaling_.scale
+        )
         polys = [to_dict(coef[:, o], exponents) for o in range(coef.shape[1])]
         return polys[0] if self.n_outputs_ == 1 else polys
 
@@ -371,16 +373,26 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             directions, None if gradient else mask, n_outputs=Y.shape[1], device=device
         )
         if not gradient or self.readout_init == "lstsq":
-            readout = module if not gradient else self._build(
-                directions, mask, n_outputs=Y.shape[1], device=device)  # fmt: skip
+            readout = (
+                module
+                if not gradient
+                else self._build(directions, mask, n_outputs=Y.shape[1], device=device)
+            )
             fit_readout(readout, X_scaled, Y_scaled, sample_weight, self.alpha)
             if gradient:
                 module.load_state_dict(readout.state_dict() | {"mask": module.mask})
-        self._finish(module, n_outputs=Y.shape[1], n_samples=len(X), device=device,
-                     seed=int(rng.randint(np.iinfo(np.int32).max)))  # fmt: skip
+        self._finish(
+            module,
+            n_outputs=Y.shape[1],
+            n_samples=len(X),
+            device=device,
+            seed=int(rng.randint(np.iinfo(np.int32).max)),
+        )
         if gradient:
             dtype = _DTYPES[self.dtype]
-            Y_weighted = np.column_stack([Y_scaled, sample_weight / sample_weight.mean()])
+            Y_weighted = np.column_stack(
+                [Y_scaled, sample_weight / sample_weight.mean()]
+            )
             self.net_.partial_fit(
                 X_scaled.astype(dtype_np(dtype)), Y_weighted.astype(dtype_np(dtype))
             )
@@ -401,7 +413,9 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        X_scaled = guard(self.scaling_.transform(X), self.guard_radius_, self.out_of_bound)
+        X_scaled = guard(
+            self.scaling_.transform(X), self.guard_radius_, self.out_of_bound
+        )
         dtype = dtype_np(self.net_.module_.F.dtype)
         Y_scaled = self.net_.predict(X_scaled.astype(dtype)).astype(np.float64)
         Y = self.target_scaling_.inverse_transform(Y_scaled.reshape(len(X), -1))
@@ -440,6 +454,13 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             seed=seed,
         )
 
+    def __setstate__(self, state):
+        # skorch maps a net saved on a GPU to the CPU when none is available
+        # (with a DeviceWarning); the fitted device follows the net.
+        super().__setstate__(state)
+        if "net_" in state:
+            self.device_ = str(self.net_.device)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
@@ -453,4 +474,3 @@ def _slot_signs(degree):
 
 def dtype_np(torch_dtype):
     return np.float64 if torch_dtype == torch.float64 else np.float32
-

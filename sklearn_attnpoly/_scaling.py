@@ -100,8 +100,9 @@ def guard(X_scaled, radius, policy):
     if policy == "clip":
         X_scaled = X_scaled.copy()
         X_scaled[outside] *= (radius / norms[outside])[:, None]
-        warnings.warn(message + " They were projected onto it.", OutOfBoundWarning,
-                      stacklevel=3)  # fmt: skip
+        warnings.warn(
+            message + " They were projected onto it.", OutOfBoundWarning, stacklevel=3
+        )
         return X_scaled
     warnings.warn(
         message + " Their predictions are not the fitted polynomial.",

@@ -47,7 +47,7 @@ class NonFiniteLossGuard(Callback):
         if training and loss is not None and not torch.isfinite(loss).all():
             epoch = len(net.history)
             raise FloatingPointError(
-                f"The training loss became {float(loss)} in epoch {epoch}. The "
+                f"The training loss became {loss.item()} in epoch {epoch}. The "
                 "model was not fitted. Lower lr (now "
                 f"{net.optimizer_.param_groups[0]['lr']:.3g} at this step), use "
                 "solver='lstsq' or a smaller degree, or check the data for "
@@ -55,8 +55,19 @@ class NonFiniteLossGuard(Callback):
             )
 
 
-def make_net(module, *, solver, lr, max_epochs, batch_size, n_samples, device,
-             callbacks, verbose, seed):  # fmt: skip
+def make_net(
+    module,
+    *,
+    solver,
+    lr,
+    max_epochs,
+    batch_size,
+    n_samples,
+    device,
+    callbacks,
+    verbose,
+    seed,
+):
     """A :class:`skorch.NeuralNetRegressor` around ``module``, initialized.
 
     For ``solver="lstsq"`` the net only predicts; for ``"sgd"`` and ``"adam"``
@@ -68,9 +79,16 @@ def make_net(module, *, solver, lr, max_epochs, batch_size, n_samples, device,
     if solver in ("sgd", "adam"):
         steps = max_epochs * math.ceil(n_samples / batch_size)
         train_callbacks = [
-            ("one_cycle", LRScheduler(policy=torch.optim.lr_scheduler.OneCycleLR,
-                                      max_lr=lr, total_steps=steps, div_factor=10.0,
-                                      step_every="batch")),  # fmt: skip
+            (
+                "one_cycle",
+                LRScheduler(
+                    policy=torch.optim.lr_scheduler.OneCycleLR,
+                    max_lr=lr,
+                    total_steps=steps,
+                    div_factor=10.0,
+                    step_every="batch",
+                ),
+            ),
             ("clip_grad", GradientNormClipping(gradient_clip_value=1.0)),
             ("project_directions", ProjectDirections()),
             ("finite_loss", NonFiniteLossGuard()),

@@ -12,8 +12,11 @@ from sklearn_attnpoly._polynomial import evaluate, monomial_exponents
 
 def random_polynomial(d, q, rng, density=0.5):
     exps = monomial_exponents(d, q)
-    coefs = {tuple(int(a) for a in e): float(rng.normal()) for e in exps
-             if rng.uniform() < density}  # fmt: skip
+    coefs = {
+        tuple(int(a) for a in e): float(rng.normal())
+        for e in exps
+        if rng.uniform() < density
+    }
     top = tuple(int(a) for a in exps[-1])  # make sure the degree is q
     coefs[top] = 1.5
     return coefs
@@ -56,10 +59,14 @@ def test_dense_engine_is_exact_and_equals_structured(d, q):
     rng = np.random.default_rng(q)
     coefs = random_polynomial(d, q, rng)
     X = points_in_ball(100, d, 3.0, rng)
-    dense = AttentionPolynomialRegressor.from_polynomial(coefs, radius=3.0, engine="dense")
+    dense = AttentionPolynomialRegressor.from_polynomial(
+        coefs, radius=3.0, engine="dense"
+    )
     structured = AttentionPolynomialRegressor.from_polynomial(coefs, radius=3.0)
     assert relative_error(dense.predict(X), evaluate(coefs, X)) <= 1e-10
-    np.testing.assert_allclose(dense.predict(X), structured.predict(X), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        dense.predict(X), structured.predict(X), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_paper_f2_is_exact():

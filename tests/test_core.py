@@ -39,8 +39,13 @@ from sklearn_attnpoly._tokens import TokenLayout, embed
 def test_homogeneous_exponents_count_and_order():
     exps = homogeneous_exponents(3, 2)
     assert exps.tolist() == [
-        [2, 0, 0], [1, 1, 0], [1, 0, 1], [0, 2, 0], [0, 1, 1], [0, 0, 2]
-    ]  # fmt: skip
+        [2, 0, 0],
+        [1, 1, 0],
+        [1, 0, 1],
+        [0, 2, 0],
+        [0, 1, 1],
+        [0, 0, 2],
+    ]
     for d, q in [(1, 4), (2, 2), (10, 5), (4, 3)]:
         assert len(homogeneous_exponents(d, q)) == math.comb(d - 1 + q, q)
     assert len(monomial_exponents(10, 5)) == math.comb(15, 5)
@@ -87,9 +92,11 @@ def test_substitute_affine_matches_evaluation():
     coef = rng.normal(size=len(exps))
     shift, scale = rng.normal(size=3), rng.uniform(0.5, 2, size=3)
     X = rng.normal(size=(50, 3))
-    expected = evaluate(dict(zip(map(tuple, exps), coef)), (X - shift) / scale)
+    expected = evaluate(
+        dict(zip(map(tuple, exps), coef, strict=True)), (X - shift) / scale
+    )
     shifted = substitute_affine(coef, exps, shift, scale)
-    got = evaluate(dict(zip(map(tuple, exps), shifted)), X)
+    got = evaluate(dict(zip(map(tuple, exps), shifted, strict=True)), X)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -200,7 +207,10 @@ def test_dense_and_structured_blocks_agree_on_any_input(data, n, k, spread):
     keep = [full.t, *range(full.slot(1), full.one + 1)]
     scale = float(2 * M * M + raw.abs().max() ** 2)
     np.testing.assert_allclose(
-        out_structured.numpy(), out_dense[..., keep].numpy(), rtol=1e-12, atol=1e-12 * scale
+        out_structured.numpy(),
+        out_dense[..., keep].numpy(),
+        rtol=1e-12,
+        atol=1e-12 * scale,
     )
     # the one-hot part is untouched by the dense block
     assert torch.equal(out_dense[..., 1 : n + 1], Zf[..., 1 : n + 1])
@@ -230,7 +240,9 @@ def test_block_gradient_flows_to_the_kept_score():
 # -- Lemma 3.3 --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("d, q, bound", [(2, 2, 3), (5, 5, 200), (10, 3, 30), (10, 5, 500)])
+@pytest.mark.parametrize(
+    "d, q, bound", [(2, 2, 3), (5, 5, 200), (10, 3, 30), (10, 5, 500)]
+)
 def test_lattice_directions_are_unit_and_well_conditioned(d, q, bound):
     xi = lattice_directions(d, q)
     assert xi.shape == (n_lattice_directions(d, q), d) == (math.comb(d - 1 + q, q), d)
@@ -254,7 +266,7 @@ def test_ridge_coefficients_round_trip():
     parts = [rng.normal(size=len(homogeneous_exponents(d, s))) for s in (1, 2, 3)]
     beta = solve_ridge_coefficients(xi, parts, mask)
     assert not beta[~mask].any()
-    for got, want in zip(expand_ridge_coefficients(xi, beta), parts):
+    for got, want in zip(expand_ridge_coefficients(xi, beta), parts, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
 
 
@@ -285,8 +297,9 @@ def test_network_slots_hold_signed_powers(engine):
 
 
 def test_network_buffers_are_not_parameters():
-    net = AttentionPolynomialNetwork(torch.eye(3, dtype=torch.float64), 2, radius=1.0,
-                                     engine="dense")  # fmt: skip
+    net = AttentionPolynomialNetwork(
+        torch.eye(3, dtype=torch.float64), 2, radius=1.0, engine="dense"
+    )
     assert sorted(name for name, _ in net.named_parameters()) == ["F", "b", "beta"]
     buffers = {name for name, _ in net.named_buffers()}
     assert {"blocks.0.W_Q", "blocks.1.W_K", "blocks.1.b_2", "mask"} <= buffers
@@ -296,8 +309,9 @@ def test_network_buffers_are_not_parameters():
 @pytest.mark.parametrize("d, q", [(2, 2), (3, 4), (10, 5)])
 def test_counts_against_theorem_3_5(d, q):
     n = n_lattice_directions(d, q)
-    net = AttentionPolynomialNetwork(torch.as_tensor(lattice_directions(d, q)), q,
-                                     radius=1.0)  # fmt: skip
+    net = AttentionPolynomialNetwork(
+        torch.as_tensor(lattice_directions(d, q)), q, radius=1.0
+    )
     assert net.count_free_parameters() == n * d + n * q + 1
     assert net.count_free_parameters() < d ** (q + 1) + q * d**q + 1
     with torch.no_grad():
