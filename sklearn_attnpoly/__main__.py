@@ -1,57 +1,365 @@
-"""Command line: ``python -m sklearn_attnpoly demo``."""
+"""Command line of sklearn-attnpoly.
+
+demo       compare the attention model with its baselines on the paper's
+           f1 and f2 (fast settings), and check the exact f2 network
+reproduce  the paper's protocol: Table 1 and Figures 2 and 3
+fit        fit a CSV file: metrics, the recovered polynomial, a saved model
+"""
 
 import argparse
+import csv
+import json
 import sys
 import time
+from pathlib import Path
 
+import joblib
 import numpy as np
+import torch
 
 from ._polynomial import evaluate
 from ._regressor import AttentionPolynomialRegressor
+from .datasets import PAPER_F2
 
-#: The paper's f2 (section 5): x1^5 + 3 x2^4 + 2 x3^3 + 5 x3 x4 + 3 x5^2 + 2 x6 x7 x8 + 2 x9.
-PAPER_F2 = {
-    (5, 0, 0, 0, 0, 0, 0, 0, 0, 0): 1.0,
-    (0, 4, 0, 0, 0, 0, 0, 0, 0, 0): 3.0,
-    (0, 0, 3, 0, 0, 0, 0, 0, 0, 0): 2.0,
-    (0, 0, 1, 1, 0, 0, 0, 0, 0, 0): 5.0,
-    (0, 0, 0, 0, 2, 0, 0, 0, 0, 0): 3.0,
-    (0, 0, 0, 0, 0, 1, 1, 1, 0, 0): 2.0,
-    (0, 0, 0, 0, 0, 0, 0, 0, 1, 0): 2.0,
-}
+__all__ = ["PAPER_F2", "exact_f2_check", "main"]
 
 
-def demo(n_points=2000, radius=5.0, seed=0, out=sys.stdout):
-    """Build the exact network of f2 and measure its error on random points."""
+def exact_f2_check(n_points=2000, radius=5.0, seed=0, out=sys.stdout):
+    """Build the exact network of f2 and measure its error on random points.
+
+    Returns the largest error relative to the largest ``|f2|`` on the points.
+    """
     start = time.perf_counter()
     est = AttentionPolynomialRegressor.from_polynomial(PAPER_F2, radius=radius)
     built = time.perf_counter() - start
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n_points, 10))
-    X *= radius * rng.uniform(size=(n_points, 1)) ** 0.1 / np.linalg.norm(X, axis=1, keepdims=True)
+    X *= (
+        radius
+        * rng.uniform(size=(n_points, 1)) ** 0.1
+        / np.linalg.norm(X, axis=1, keepdims=True)
+    )
     y_true = evaluate(PAPER_F2, X)
     y_pred = est.predict(X)
     module = est.net_.module_
     error = np.abs(y_pred - y_true)
-    print("Exact network for the paper's f2 (d = 10, q = 5), built from its coefficients",
-          file=out)  # fmt: skip
-    print(f"  directions n = {est.n_directions_}, blocks q = {est.degree}, "
-          f"free parameters {module.count_free_parameters()}, built in {built:.1f} s",
-          file=out)  # fmt: skip
+    print(
+        "Exact network for the paper's f2 (d = 10, q = 5), built from its coefficients",
+        file=out,
+    )
+    print(
+        f"  directions n = {est.n_directions_}, blocks q = {est.degree}, "
+        f"free parameters {module.count_free_parameters()}, built in {built:.1f} s",
+        file=out,
+    )
     print(f"  {n_points} random points with ||x|| <= {radius:g}:", file=out)
-    print(f"  max |C(x) - f2(x)| = {error.max():.3e}   "
-          f"relative to max |f2| = {error.max() / np.abs(y_true).max():.3e}", file=out)  # fmt: skip
+    print(
+        f"  max |C(x) - f2(x)| = {error.max():.3e}   "
+        f"relative to max |f2| = {error.max() / np.abs(y_true).max():.3e}",
+        file=out,
+    )
     return error.max() / np.abs(y_true).max()
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="sklearn-attnpoly", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="build the exact network of the paper's f2 and check it")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        demo()
+class InputError(Exception):
+    """A problem with the user's input, reported as one line and exit code 2."""
+
+
+def _demo(args):
+    from ._experiments import DEMO_COLUMNS, markdown_table, run_demo
+
+    start = time.perf_counter()
+    exact_f2_check()
+    print()
+    rows = run_demo(args.out, seed=args.seed)
+    print(
+        "Test MSE of each model (noise variance 1; 'vs f*' against the noiseless "
+        "target)"
+    )
+    print(markdown_table(rows, DEMO_COLUMNS))
+    print(f"\nPlots in {args.out}/; total {time.perf_counter() - start:.0f} s.")
     return 0
+
+
+def _reproduce(args):
+    from ._experiments import (
+        REPRODUCE_SETTINGS,
+        TABLE_1_COLUMNS,
+        markdown_table,
+        run_reproduce,
+    )
+
+    settings = REPRODUCE_SETTINGS["quick" if args.quick else "full"]
+    settings = {task: dict(settings[task]) for task in args.tasks}
+    for task in args.tasks:
+        for key in ("epochs", "batch_size", "n_directions", "n_samples"):
+            value = getattr(args, f"{task}_{key}")
+            if value is not None:
+                settings[task][key] = value
+    start = time.perf_counter()
+    results = run_reproduce(
+        args.out, settings=settings, readout_init=args.readout_init, seed=args.seed
+    )
+    elapsed = time.perf_counter() - start
+    report = {
+        "command": "sklearn-attnpoly " + " ".join(args.argv),
+        "settings": settings,
+        "readout_init": args.readout_init,
+        "seed": args.seed,
+        "torch_threads": torch.get_num_threads(),
+        "total_time_s": round(elapsed, 1),
+        "results": results,
+    }
+    (args.out / "results.json").write_text(json.dumps(report, indent=2))
+    text = [f"# Reproduction ({report['command']})", ""]
+    for task in results:
+        s = settings[task]
+        text += [
+            f"## {task}: {s['n_samples']} samples, {s['epochs']} epochs of "
+            f"batch {s['batch_size']}",
+            "",
+            markdown_table(results[task], TABLE_1_COLUMNS),
+            "",
+        ]
+    text.append(
+        f"Total time {elapsed:.0f} s on {torch.get_num_threads()} torch thread(s)."
+    )
+    (args.out / "table1.md").write_text("\n".join(text) + "\n")
+    print("\n".join(text))
+    print(f"\nresults.json, table1.md and plots in {args.out}/")
+    return 0
+
+
+def read_csv(path, target):
+    """Numeric columns of a CSV file with a header row.
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, n_columns - 1)
+    y : ndarray of shape (n_rows,)
+    features : list of str
+        The header of ``X``'s columns.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read, ``target`` is not a column, a row has the
+        wrong number of fields or a field is not a number.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    if not rows:
+        raise InputError(f"{path} is empty.")
+    header = [name.strip() for name in rows[0]]
+    if target not in header:
+        raise InputError(
+            f"column {target!r} is not in {path}; its columns are: {', '.join(header)}."
+        )
+    if len(rows) < 2:
+        raise InputError(f"{path} has a header but no data rows.")
+    values = np.empty((len(rows) - 1, len(header)))
+    for i, row in enumerate(rows[1:]):
+        line = i + 2
+        if len(row) != len(header):
+            raise InputError(
+                f"{path}, line {line}: {len(row)} fields, but the "
+                f"header has {len(header)}."
+            )
+        for j, field in enumerate(row):
+            try:
+                values[i, j] = float(field)
+            except ValueError:
+                raise InputError(
+                    f"{path}, line {line}, column {header[j]!r}: "
+                    f"{field!r} is not a number."
+                ) from None
+            if not np.isfinite(values[i, j]):
+                raise InputError(
+                    f"{path}, line {line}, column {header[j]!r}: "
+                    f"{field!r} is not a finite number."
+                )
+    k = header.index(target)
+    return np.delete(values, k, axis=1), values[:, k], header[:k] + header[k + 1 :]
+
+
+def format_term(exponents, coefficient, features):
+    """``-3 * x1 * x2^2``-style text for one monomial."""
+    factors = [
+        name if power == 1 else f"{name}^{power}"
+        for name, power in zip(features, exponents, strict=True)
+        if power
+    ]
+    return " * ".join([f"{coefficient:.6g}", *factors])
+
+
+def _fit(args):
+    from sklearn.metrics import mean_squared_error, r2_score
+    from sklearn.model_selection import train_test_split
+
+    X, y, features = read_csv(args.data, args.target)
+    if len(X) < 2:
+        raise InputError(
+            f"{args.data} needs at least 2 data rows to split; it has {len(X)}."
+        )
+    try:
+        X_tr, X_te, y_tr, y_te = train_test_split(
+            X, y, test_size=args.test_size, random_state=args.seed
+        )
+    except ValueError as exc:
+        raise InputError(f"cannot split {args.data}: {exc}") from exc
+    est = AttentionPolynomialRegressor(
+        args.degree,
+        solver=args.solver,
+        max_epochs=args.max_epochs,
+        random_state=args.seed,
+    )
+    start = time.perf_counter()
+    try:
+        est.fit(X_tr, y_tr)
+    except (ValueError, FloatingPointError) as exc:
+        raise InputError(f"could not fit {args.data}: {exc}") from exc
+    fit_time = time.perf_counter() - start
+    print(
+        f"Fitted degree {args.degree} ({args.solver}) on {len(X_tr)} rows in "
+        f"{fit_time:.1f} s; n = {est.n_directions_} directions, "
+        f"{est.net_.module_.count_free_parameters()} free parameters."
+    )
+    for name, X_part, y_part in (("train", X_tr, y_tr), ("test", X_te, y_te)):
+        pred = est.predict(X_part)
+        mse, r2 = mean_squared_error(y_part, pred), r2_score(y_part, pred)
+        print(f"  {name:5s} ({len(y_part)} rows): MSE {mse:.6g}   R^2 {r2:.6g}")
+    terms = sorted(est.to_polynomial().items(), key=lambda kv: -abs(kv[1]))
+    print(f"Largest terms of the fitted polynomial ({args.target} =):")
+    for exponents, coefficient in terms[: args.terms]:
+        print(f"  {format_term(exponents, coefficient, features)}")
+    if args.save is not None:
+        joblib.dump(est, args.save)
+        print(f"Model saved to {args.save}")
+    if args.plot is not None:
+        from ._experiments import plot_predicted_vs_actual
+
+        plot_predicted_vs_actual(y_te, est.predict(X_te), args.target, args.plot)
+        print(f"Plot saved to {args.plot}")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="sklearn-attnpoly",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice); 1 is "
+        "much faster on a busy machine",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="compare with the baselines on f1 and f2")
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("attnpoly-demo"),
+        help="folder for the plots (default: ./attnpoly-demo)",
+    )
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=_demo)
+
+    rep = sub.add_parser("reproduce", help="the paper's Table 1 and Figures 2, 3")
+    rep.add_argument(
+        "--out",
+        type=Path,
+        default=Path("attnpoly-reproduce"),
+        help="folder for JSON, Markdown and plots (default: ./attnpoly-reproduce)",
+    )
+    rep.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run of a minute or so, not the paper's budget",
+    )
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=("f1", "f2"),
+        default=["f1", "f2"],
+        help="which experiments to run (default: both)",
+    )
+    rep.add_argument(
+        "--readout-init",
+        choices=("lstsq", "zeros"),
+        default="lstsq",
+        help="start of the attention readout (default: lstsq)",
+    )
+    for task, epochs, batch in (("f1", 600, 5000), ("f2", 2000, 25000)):
+        rep.add_argument(f"--{task}-epochs", type=int, help=f"epochs (paper: {epochs})")
+        rep.add_argument(
+            f"--{task}-batch-size", type=int, help=f"batch size (paper: {batch})"
+        )
+        rep.add_argument(
+            f"--{task}-n-samples",
+            type=int,
+            help="rows drawn, 10%% held out for testing",
+        )
+    rep.add_argument("--f1-n-directions", type=int, help="rows of F for f1 (paper: 10)")
+    rep.add_argument(
+        "--f2-n-directions",
+        type=int,
+        help="rows of F for f2 (default: the 2002 lattice directions)",
+    )
+    rep.set_defaults(run=_reproduce)
+
+    fit = sub.add_parser("fit", help="fit a CSV file")
+    fit.add_argument("data", type=Path, help="CSV file with a header row")
+    fit.add_argument("--target", required=True, help="the column to predict")
+    fit.add_argument("--degree", type=int, required=True, help="q, the degree")
+    fit.add_argument("--solver", choices=("lstsq", "sgd", "adam"), default="lstsq")
+    fit.add_argument(
+        "--max-epochs",
+        type=int,
+        default=100,
+        help="epochs of the gradient solvers (default: 100)",
+    )
+    fit.add_argument(
+        "--test-size",
+        type=float,
+        default=0.2,
+        help="fraction held out for testing (default: 0.2)",
+    )
+    fit.add_argument(
+        "--terms",
+        type=int,
+        default=10,
+        help="how many of the largest terms to print (default: 10)",
+    )
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--save", type=Path, help="save the model here with joblib")
+    fit.add_argument("--plot", type=Path, help="predicted-vs-actual plot (PNG)")
+    fit.set_defaults(run=_fit)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; returns the exit code (2 for bad input)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    threads = torch.get_num_threads()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        return args.run(args)
+    except InputError as exc:
+        print(f"sklearn-attnpoly {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ a fixed ``x_i`` is monotone in floating point too, so this is an exact
 rewriting for every input, inside the bound or not.
 """
 
+import os
+
 import torch
 from torch import nn
 
@@ -96,6 +98,50 @@ def one_hot_maximum(alpha):
     return torch.zeros_like(alpha).scatter(-1, index, values)
 
 
+#: ``(batch, n, n + q + 2)``-sized arrays alive at once in a dense block: the
+#: tokens, queries, keys, values, scores, the one-hot maximum and its output.
+DENSE_ARRAYS = 8
+
+
+def available_memory(device):
+    """Bytes that can still be allocated on ``device``.
+
+    CUDA reports its free memory; on the CPU, Linux's ``MemAvailable`` is read,
+    and elsewhere the physical memory is taken.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_dense_fits(batch, layout, dtype, device):
+    """Raise a MemoryError before a dense forward pass that cannot fit.
+
+    :class:`DenseProductBlock` holds about ``DENSE_ARRAYS`` arrays of
+    ``batch * n * (n + q + 2)`` entries: its cost is O(batch n^2) in memory
+    and time, against O(batch n) for the structured engine.
+    """
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    needed = DENSE_ARRAYS * batch * layout.n * layout.width * itemsize
+    available = available_memory(device)
+    if needed > available:
+        raise MemoryError(
+            f"The dense engine needs about {needed / 2**30:.1f} GiB for a batch of "
+            f"{batch} inputs with n = {layout.n} tokens (memory O(batch n^2)), "
+            f"but {available / 2**30:.1f} GiB are available on {device}. Use "
+            "engine='structured', which computes the same numbers in O(batch n), "
+            "or a smaller batch_size."
+        )
+
+
 class _ProductBlock(nn.Module):
     """What both engines share: the entries they read and write, and ``M``."""
 
@@ -104,7 +150,9 @@ class _ProductBlock(nn.Module):
         self.layout, self.x_entry, self.y_entry, self.slot = (
             layout, x_entry, y_entry, slot)  # fmt: skip
         self.M = float(M)
-        self.register_buffer("two_M2", torch.tensor(2.0 * self.M**2, dtype=torch.float64))
+        self.register_buffer(
+            "two_M2", torch.tensor(2.0 * self.M**2, dtype=torch.float64)
+        )
 
     def feed_forward(self, s):
         """``W_2 relu(W_1 z_hat + b_1) + b_2`` restricted to slot ``c``: the
@@ -126,7 +174,9 @@ class DenseProductBlock(_ProductBlock):
 
     def __init__(self, layout, x_entry, y_entry, slot, M):
         super().__init__(layout, x_entry, y_entry, slot, M)
-        for name, weight in lemma_3_1_weights(layout, x_entry, y_entry, slot, M).items():
+        for name, weight in lemma_3_1_weights(
+            layout, x_entry, y_entry, slot, M
+        ).items():
             self.register_buffer(name, weight)
 
     def forward(self, Z):
@@ -170,8 +220,14 @@ class StructuredProductBlock(_ProductBlock):
         """Non-zero entries of the equivalent dense weights: 2n + 8."""
         full = TokenLayout(self.layout.n, self.layout.q, compact=False)
         to_full = {self.layout.t: full.t, self.layout.one: full.one}
-        to_full.update({self.layout.slot(k): full.slot(k) for k in range(1, full.q + 1)})
+        to_full.update(
+            {self.layout.slot(k): full.slot(k) for k in range(1, full.q + 1)}
+        )
         weights = lemma_3_1_weights(
-            full, to_full[self.x_entry], to_full[self.y_entry], to_full[self.slot], self.M
+            full,
+            to_full[self.x_entry],
+            to_full[self.y_entry],
+            to_full[self.slot],
+            self.M,
         )
         return sum(int(w.count_nonzero()) for w in weights.values())

@@ -16,7 +16,8 @@ import math
 import torch
 from torch import nn
 
-from ._block import DenseProductBlock, StructuredProductBlock
+from ._block import DenseProductBlock, StructuredProductBlock, check_dense_fits
+from ._fast import PowerReadout, power_slots
 from ._tokens import TokenLayout, embed
 
 #: Relative margin of each block's ``M`` over the largest ``|x|`` and ``|y|`` it
@@ -41,7 +42,9 @@ def block_bounds(radius, degree):
     >>> [round(M, 6) for M in block_bounds(2.0, 4)]
     [2.2, 2.2, 4.4, 8.8]
     """
-    return [(1 + M_MARGIN) * max(radius, radius ** (k - 1)) for k in range(1, degree + 1)]
+    return [
+        (1 + M_MARGIN) * max(radius, radius ** (k - 1)) for k in range(1, degree + 1)
+    ]
 
 
 class AttentionPolynomialNetwork(nn.Module):
@@ -84,17 +87,44 @@ class AttentionPolynomialNetwork(nn.Module):
 
     def slots(self, x):
         """``concat(T^q(x))`` restricted to the slots: ``(batch, n, q)`` with
-        ``[:, i, k-1] = (-1)^k t_i^k``."""
+        ``[:, i, k-1] = (-1)^k t_i^k``.
+
+        The structured engine computes them in one pass, with the same numbers
+        (:func:`~sklearn_attnpoly._fast.power_slots`), unless a gradient is
+        needed.
+        """
         t = x @ self.F.T  # t = Fx, section 2.1
+        if self.engine == "structured" and not (
+            torch.is_grad_enabled() and t.requires_grad
+        ):
+            return power_slots(t, self._two_M2(), self.block_slots)
+        return self.block_slots(t)
+
+    def block_slots(self, t):
+        """The slots from ``t = Fx`` computed block by block, as the paper writes
+        ``B^q o A^q o ... o B^1 o A^1`` on the tokens of ``t``."""
+        if self.engine == "dense":
+            check_dense_fits(len(t), self.layout, t.dtype, t.device)
         Z = embed(t, self.layout)
         for block in self.blocks:
             Z = block(Z)
         return Z[..., self.layout.slots]
 
     def forward(self, x):
-        """``C^q(x) = beta . concat(T^q(x)) + b``, shape ``(batch, n_outputs)``."""
+        """``C^q(x) = beta . concat(T^q(x)) + b``, shape ``(batch, n_outputs)``.
+
+        The structured engine fuses the blocks and the readout
+        (:class:`~sklearn_attnpoly._fast.PowerReadout`), with an analytic
+        gradient; the dense one contracts the slots of its blocks.
+        """
         beta = self.beta * self.mask[..., None]
+        if self.engine == "structured":
+            y = PowerReadout.apply(x, self.F, beta, self._two_M2(), self.block_slots)
+            return y + self.b
         return torch.einsum("bnk,nko->bo", self.slots(x), beta) + self.b
+
+    def _two_M2(self):
+        return [block.two_M2 for block in self.blocks]
 
     @property
     def signs(self):
@@ -115,7 +145,10 @@ class AttentionPolynomialNetwork(nn.Module):
         Theorem 3.5 bounds this by ``d^(q+1) + 3 q d^q + 8q + 1`` at ``n = n_q``.
         """
         blocks = sum(block.count_nonzero() for block in self.blocks)
-        params = sum(int(p.count_nonzero()) for p in (self.F, self.beta * self.mask[..., None], self.b))
+        params = sum(
+            int(p.count_nonzero())
+            for p in (self.F, self.beta * self.mask[..., None], self.b)
+        )
         return blocks + params
 
 

@@ -3,12 +3,16 @@
 With ``F`` and the blocks fixed, ``C(x) = beta . slots(x) + b`` is linear in
 ``(beta, b)``. The features are the slots the frozen network computes (not a
 parallel formula), restricted to its readout mask. The normal equations are
-accumulated in chunks, in float64, so the ``N x p`` feature matrix is never
-held at once:
+accumulated in one pass over chunks of rows, in float64, so the ``N x p``
+feature matrix is never held at once:
 
-1. a first pass takes the weighted means of the features and targets;
-2. a second pass accumulates the centred Gram matrix ``G = sum w (phi - m)(phi - m)^T``
-   and ``r = sum w (phi - m)(y - y_mean)^T`` by symmetric rank-k updates;
+1. the features and targets are shifted by the weighted means ``c`` of the
+   first chunk, and ``S = sum w (phi - c)(phi - c)^T`` (a symmetric rank-k
+   update, ``dsyrk``: ``N p^2 / 2`` multiply-adds in all), ``sum w (phi - c)``
+   and ``sum w (phi - c)(y - c_y)^T`` are accumulated;
+2. the centred Gram matrix is ``G = S - W (m - c)(m - c)^T`` with ``m`` the
+   weighted mean; since ``c`` is already close to ``m`` the correction is
+   small and cancels no digits that matter;
 3. ``G`` is put in correlation form (unit diagonal), ``alpha`` added to the
    diagonal, and the system solved (:func:`solve_correlation_system`).
 """
@@ -25,9 +29,15 @@ def _chunks(n_rows, chunk_size):
 
 @torch.no_grad()
 def _features(module, X, rows):
+    """The masked slots of ``X[rows]``, in the row-major order of ``mask``,
+    as a float64 array; taken from the slots stored ``(rows, q, n)``, the layout
+    of :func:`~sklearn_attnpoly._fast.power_slots`, with one gather."""
     x = torch.as_tensor(X[rows], dtype=module.F.dtype, device=module.F.device)
-    slots = module.slots(x)[:, module.mask]
-    return slots.to(torch.float64)
+    n, q = module.mask.shape
+    i, k = module.mask.nonzero(as_tuple=True)
+    slots = module.slots(x).transpose(1, 2).reshape(len(x), q * n)
+    phi = slots.index_select(1, k * n + i).to(torch.float64)
+    return phi.cpu().numpy()
 
 
 #: Eigenvalues of the correlation-form normal equations below this fraction of
@@ -59,9 +69,10 @@ def solve_correlation_system(A, rhs, alpha):
         Number of directions solved for.
     """
     p = len(A)
-    A_reg = A + alpha * np.eye(p)
+    A_reg = A.copy()
+    A_reg.flat[:: p + 1] += alpha
     try:
-        factor = scipy.linalg.cho_factor(A_reg, lower=True)
+        factor = scipy.linalg.cho_factor(A_reg, lower=True, overwrite_a=True)
         pivots = np.diag(factor[0]) ** 2
         if pivots.min() > CHOLESKY_MIN_PIVOT * pivots.max():
             return scipy.linalg.cho_solve(factor, rhs), p
@@ -75,7 +86,7 @@ def solve_correlation_system(A, rhs, alpha):
 
 
 @torch.no_grad()
-def fit_readout(module, X, Y, sample_weight, alpha, chunk_size=4096):
+def fit_readout(module, X, Y, sample_weight, alpha, chunk_size=2048):
     """Set ``module.beta`` (on its mask) and ``module.b`` by weighted ridge.
 
     Parameters
@@ -89,7 +100,7 @@ def fit_readout(module, X, Y, sample_weight, alpha, chunk_size=4096):
         Positive weights.
     alpha : float
         Added to the diagonal of the correlation-form normal equations.
-    chunk_size : int, default=4096
+    chunk_size : int, default=2048
         Rows per pass of the network.
 
     Returns
@@ -97,33 +108,42 @@ def fit_readout(module, X, Y, sample_weight, alpha, chunk_size=4096):
     info : dict
         ``n_features`` (``p``) and ``rank`` of the solve.
     """
-    device = module.F.device
-    w = torch.as_tensor(sample_weight, dtype=torch.float64, device=device)
-    Yt = torch.as_tensor(Y, dtype=torch.float64, device=device)
-    total = w.sum()
+    w = np.asarray(sample_weight, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
     p = int(module.mask.sum())
-
-    mean = torch.zeros(p, dtype=torch.float64, device=device)
+    S = np.zeros((p, p), order="F")  # only the lower triangle is accumulated
+    total, phi_sum, r = 0.0, np.zeros(p), np.zeros((p, Y.shape[1]))
+    y_sum = np.zeros(Y.shape[1])
     for rows in _chunks(len(X), chunk_size):
-        mean += w[rows] @ _features(module, X, rows)
-    mean /= total
-    y_mean = (w @ Yt) / total
+        phi, w_c = _features(module, X, rows), w[rows]
+        if rows.start == 0:  # the shift c: the first chunk's weighted means
+            shift = w_c @ phi / w_c.sum()
+            y_shift = w_c @ Y[rows] / w_c.sum()
+        phi -= shift
+        y_c = Y[rows] - y_shift
+        total += w_c.sum()
+        phi_sum += w_c @ phi
+        y_sum += w_c @ y_c
+        r += phi.T @ (w_c[:, None] * y_c)
+        phi *= np.sqrt(w_c)[:, None]
+        # S += phi^T phi: phi (rows, p) in C order is phi^T in Fortran order
+        S = scipy.linalg.blas.dsyrk(1.0, phi.T, beta=1.0, c=S, lower=1, overwrite_c=1)
+    mean, y_mean = phi_sum / total, y_sum / total  # of the shifted data
+    G = np.tril(S)
+    G += np.tril(S, -1).T
+    del S
+    G -= total * np.outer(mean, mean)
+    r -= total * np.outer(mean, y_mean)
+    mean, y_mean = mean + shift, y_mean + y_shift
 
-    G = torch.zeros(p, p, dtype=torch.float64, device=device)
-    r = torch.zeros(p, Yt.shape[1], dtype=torch.float64, device=device)
-    for rows in _chunks(len(X), chunk_size):
-        centred = _features(module, X, rows) - mean
-        weighted = centred * w[rows, None]
-        G.addmm_(weighted.T, centred)
-        r.addmm_(weighted.T, Yt[rows] - y_mean)
-
-    G, r = G.cpu().numpy(), r.cpu().numpy()
     D = np.sqrt(np.diag(G))
     D[D <= np.finfo(float).tiny] = 1.0
-    coef, rank = solve_correlation_system(G / np.outer(D, D), r / D[:, None], alpha)
+    G /= D[:, None]
+    G /= D[None, :]
+    coef, rank = solve_correlation_system(G, r / D[:, None], alpha)
     coef /= D[:, None]
-    coef_t = torch.as_tensor(coef, dtype=module.beta.dtype, device=device)
-    module.beta.zero_()
-    module.beta[module.mask] = coef_t
-    module.b.copy_(y_mean.to(module.b.dtype) - mean.to(module.b.dtype) @ coef_t)
+    beta, b = module.beta, module.b
+    beta.zero_()
+    beta[module.mask] = torch.as_tensor(coef, dtype=beta.dtype, device=beta.device)
+    b.copy_(torch.as_tensor(y_mean - mean @ coef, dtype=b.dtype, device=b.device))
     return {"n_features": p, "rank": int(rank)}

@@ -1,0 +1,380 @@
+"""The paper's baselines (section 5, Appendix A.1) and their training protocol.
+
+The paper compares its transformer with two ReLU networks of comparable size,
+each ending in a linear layer with a bias:
+
+- ``NN_width``: one hidden layer of ``n`` units, ``n`` the number of rows of
+  ``F`` in the attention model (Tables 2 and 3: 10 for f1, 4368 for f2);
+- ``NN_depth``: ``q + 1`` hidden layers of equal width (4 for f1, 120 for f2).
+
+All models are trained the same way: SGD with a one-cycle learning rate from
+``1e-4`` up to ``1e-3``, gradient-norm clipping, 600 epochs of batch 5000 for f1
+and 2000 epochs of batch 25000 for f2. :class:`PaperMLPRegressor` is that
+protocol for a ReLU network; :func:`make_baseline` gives every baseline of the
+comparison, including :class:`~sklearn.neural_network.MLPRegressor`
+configurations and the exact-polynomial peer ``PolynomialFeatures`` + least
+squares.
+"""
+
+import copy
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.linear_model import LinearRegression
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from skorch import NeuralNetRegressor
+from skorch.callbacks import Callback, GradientNormClipping, LRScheduler
+from torch import nn
+from torch.utils.data import BatchSampler, RandomSampler
+
+#: The paper's two tasks: input dimension ``d``, degree ``q``, the hidden
+#: widths of Tables 2 and 3, and the training budget of section 5.
+PAPER_TASKS = {
+    "f1": {
+        "n_features": 2,
+        "degree": 2,
+        "nn_width": (10,),
+        "nn_depth": (4,) * 3,
+        "max_epochs": 600,
+        "batch_size": 5000,
+    },
+    "f2": {
+        "n_features": 10,
+        "degree": 5,
+        "nn_width": (4368,),
+        "nn_depth": (120,) * 6,
+        "max_epochs": 2000,
+        "batch_size": 25000,
+    },
+}
+
+BASELINES = ("nn_width", "nn_depth", "mlp_default", "poly_lr")
+
+
+def relu_network(n_features, hidden_layer_sizes, dtype=torch.float32):
+    """``Linear -> ReLU -> ... -> Linear(., 1)``: the layers of Tables 2 and 3."""
+    widths = (n_features, *hidden_layer_sizes)
+    layers = []
+    for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
+        layers += [nn.Linear(n_in, n_out, dtype=dtype), nn.ReLU()]
+    layers.append(nn.Linear(widths[-1], 1, dtype=dtype))
+    return nn.Sequential(*layers)
+
+
+def count_mlp_parameters(n_features, hidden_layer_sizes):
+    """Weights and biases of a fully connected network with one output.
+
+    Examples
+    --------
+    >>> from sklearn_attnpoly._baselines import count_mlp_parameters
+    >>> count_mlp_parameters(2, (10,))  # NN_width for f1, Table 2
+    41
+    """
+    widths = (n_features, *hidden_layer_sizes, 1)
+    return sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+
+
+class ParameterSnapshots(Callback):
+    """Keep a copy of the module's parameters at the end of every ``every``-th
+    epoch (and of the last), to score the model on held-out data afterwards.
+
+    Estimators copy the callbacks they are given, so read the snapshots from
+    the fitted net: ``find_callback(est.net_, ParameterSnapshots).snapshots_``.
+
+    Parameters
+    ----------
+    every : int, default=1
+    """
+
+    def __init__(self, every=1):
+        self.every = every
+
+    def initialize(self):
+        self.snapshots_ = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        if epoch % self.every == 0 or epoch == net.max_epochs:
+            params = {
+                name: p.detach().cpu().clone()
+                for name, p in net.module_.named_parameters()
+            }
+            self.snapshots_.append((epoch, params))
+
+
+def find_callback(net, kind):
+    """The fitted net's callback of class ``kind``."""
+    return next(cb for _, cb in net.callbacks_ if isinstance(cb, kind))
+
+
+def score_snapshots(est, X, y):
+    """Mean squared error of ``est`` on ``(X, y)`` at each snapshot epoch.
+
+    ``est`` was fitted with a :class:`ParameterSnapshots` callback; its final
+    parameters are restored afterwards.
+
+    Returns
+    -------
+    epochs : list of int
+    mse : list of float
+    """
+    module = est.net_.module_
+    final = {name: p.detach().clone() for name, p in module.named_parameters()}
+    epochs, mse = [], []
+    with torch.no_grad():
+        for epoch, params in find_callback(est.net_, ParameterSnapshots).snapshots_:
+            for name, p in module.named_parameters():
+                p.copy_(params[name])
+            epochs.append(epoch)
+            mse.append(float(np.mean((est.predict(X) - y) ** 2)))
+        for name, p in module.named_parameters():
+            p.copy_(final[name])
+    return epochs, mse
+
+
+class PaperMLPRegressor(RegressorMixin, BaseEstimator):
+    """A ReLU network trained by the paper's protocol (section 5).
+
+    Inputs and target are standardised, then the network of
+    :func:`relu_network` is trained with SGD, a one-cycle learning rate from
+    ``lr / 10`` up to ``lr`` and gradient-norm clipping at 1, the same schedule
+    as :class:`~sklearn_attnpoly.AttentionPolynomialRegressor` with
+    ``solver="sgd"``, so the two differ only in the model.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Widths of the hidden layers.
+    max_epochs : int, default=600
+    lr : float, default=1e-3
+        Largest learning rate of the one-cycle schedule.
+    batch_size : int, default=5000
+    callbacks : list of skorch callbacks, default=None
+        Extra callbacks, copied before training.
+    device : str, default="cpu"
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights and the order of mini-batches.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetRegressor
+        The fitted net.
+    n_iter_ : int
+        Epochs run.
+    loss_curve_ : list of float
+        Training loss per epoch, on the standardised target.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    make_baseline : The paper's NN_width and NN_depth as ready estimators.
+    sklearn.neural_network.MLPRegressor : scikit-learn's own ReLU network.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_attnpoly._baselines import PaperMLPRegressor
+    >>> X = np.random.default_rng(0).normal(size=(100, 2))
+    >>> est = PaperMLPRegressor((10,), max_epochs=5, batch_size=50,
+    ...                         random_state=0).fit(X, X[:, 0])
+    >>> est.n_iter_, est.predict(X).shape
+    (5, (100,))
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [tuple],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "callbacks": [None, list, tuple],
+        "device": [StrOptions({"cpu", "cuda"})],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        *,
+        max_epochs=600,
+        lr=1e-3,
+        batch_size=5000,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train the network on standardised ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self : object
+        """
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        y = column_or_1d(y, warn=True)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        self.x_scaler_ = StandardScaler().fit(X)
+        self.y_mean_, self.y_scale_ = y.mean(), y.std() or 1.0
+        generator = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            module = relu_network(X.shape[1], self.hidden_layer_sizes)
+        steps = self.max_epochs * math.ceil(len(X) / self.batch_size)
+        schedule = LRScheduler(
+            policy=torch.optim.lr_scheduler.OneCycleLR,
+            max_lr=self.lr,
+            total_steps=steps,
+            div_factor=10.0,
+            step_every="batch",
+        )
+        user = copy.deepcopy(list(self.callbacks or []))
+        self.net_ = NeuralNetRegressor(
+            module,
+            optimizer=torch.optim.SGD,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=None,
+            # whole batches by one fancy index: skorch's default collates
+            # the rows of a batch one by one
+            iterator_train__batch_size=None,
+            iterator_train__sampler=BatchSampler(
+                RandomSampler(range(len(X)), generator=generator),
+                self.batch_size,
+                drop_last=False,
+            ),
+            callbacks=[schedule, GradientNormClipping(gradient_clip_value=1.0), *user],
+            device=self.device,
+            verbose=0,
+        )
+        X_scaled = self.x_scaler_.transform(X).astype(np.float32)
+        y_scaled = ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
+        self.net_.fit(X_scaled, y_scaled[:, None])
+        self.n_iter_ = len(self.net_.history)
+        self.loss_curve_ = [float(v) for v in self.net_.history[:, "train_loss"]]
+        return self
+
+    def predict(self, X):
+        """Predict with the trained network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X_scaled = self.x_scaler_.transform(X).astype(np.float32)
+        y_scaled = self.net_.predict(X_scaled)[:, 0].astype(np.float64)
+        return y_scaled * self.y_scale_ + self.y_mean_
+
+
+def make_baseline(
+    name,
+    task,
+    *,
+    protocol="paper",
+    max_epochs=None,
+    batch_size=None,
+    callbacks=None,
+    random_state=None,
+):
+    """A baseline of the paper's comparison, ready to fit.
+
+    Parameters
+    ----------
+    name : {"nn_width", "nn_depth", "mlp_default", "poly_lr"}
+        ``"nn_width"`` and ``"nn_depth"``: the ReLU networks of the paper's
+        Tables 2 and 3. ``"mlp_default"``: :class:`MLPRegressor` with its
+        default settings. ``"poly_lr"``: ``PolynomialFeatures(q)`` and
+        ordinary least squares, which contains the target polynomial exactly.
+    task : {"f1", "f2"}
+        Which of the paper's tasks sets the architecture and the budget.
+    protocol : {"paper", "sklearn"}, default="paper"
+        For ``"nn_width"`` and ``"nn_depth"``: ``"paper"`` trains with
+        :class:`PaperMLPRegressor`; ``"sklearn"`` with scikit-learn's
+        :class:`MLPRegressor` (Adam, its default solver) on the same layers.
+    max_epochs, batch_size : int, default=None
+        The training budget of the networks; ``None`` takes the paper's.
+    callbacks : list of skorch callbacks, default=None
+        Passed to :class:`PaperMLPRegressor` (``protocol="paper"`` only).
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    estimator
+        Inputs and target are standardised inside every network baseline.
+
+    Examples
+    --------
+    >>> from sklearn_attnpoly._baselines import make_baseline
+    >>> make_baseline("nn_depth", "f1").hidden_layer_sizes
+    (4, 4, 4)
+    >>> make_baseline("poly_lr", "f2")
+    Pipeline(steps=[('polynomialfeatures', PolynomialFeatures(degree=5)),
+                    ('linearregression', LinearRegression())])
+    """
+    if task not in PAPER_TASKS:
+        raise ValueError(f"task must be one of {sorted(PAPER_TASKS)}; got {task!r}.")
+    if name not in BASELINES:
+        raise ValueError(f"name must be one of {list(BASELINES)}; got {name!r}.")
+    if protocol not in ("paper", "sklearn"):
+        raise ValueError(f"protocol must be 'paper' or 'sklearn'; got {protocol!r}.")
+    spec = PAPER_TASKS[task]
+    if name == "poly_lr":
+        return make_pipeline(PolynomialFeatures(spec["degree"]), LinearRegression())
+    if name == "mlp_default":
+        return _standardised(MLPRegressor(random_state=random_state))
+    max_epochs = spec["max_epochs"] if max_epochs is None else max_epochs
+    batch_size = spec["batch_size"] if batch_size is None else batch_size
+    if protocol == "paper":
+        return PaperMLPRegressor(
+            spec[name],
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            callbacks=callbacks,
+            random_state=random_state,
+        )
+    mlp = MLPRegressor(
+        hidden_layer_sizes=spec[name],
+        max_iter=max_epochs,
+        batch_size=batch_size,
+        random_state=random_state,
+    )
+    return _standardised(mlp)
+
+
+def _standardised(regressor):
+    """``regressor`` on standardised inputs, predicting a standardised target."""
+    return TransformedTargetRegressor(
+        make_pipeline(StandardScaler(), regressor), transformer=StandardScaler()
+    )

@@ -1,0 +1,478 @@
+"""The paper's experiments (section 5) as runnable comparisons.
+
+:func:`run_demo` compares the attention model with the baselines on f1 and f2
+with fast settings. :func:`run_reproduce` runs the paper's protocol: Figure 2
+(f1, the fitted surfaces of the three models) and Table 1 with Figure 3 (f2,
+errors, epochs to convergence, run time and the convergence curves). Both
+return their results as plain dictionaries and write PNG plots; the command
+line in ``__main__`` prints and saves them.
+"""
+
+import math
+import sys
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from skorch.callbacks import Callback  # noqa: E402
+
+from ._baselines import (  # noqa: E402
+    PAPER_TASKS,
+    PaperMLPRegressor,
+    ParameterSnapshots,
+    make_baseline,
+    score_snapshots,
+)
+from ._regressor import AttentionPolynomialRegressor  # noqa: E402
+from .datasets import make_paper_f1, make_paper_f2, paper_f1, paper_f2  # noqa: E402
+
+#: The paper's rule (Table 1): converged once ``|MSE_Tr(e) - MSE_Tr(e-1)| < 0.01``.
+CONVERGENCE_TOL = 0.01
+
+#: The paper's Table 1 and Figure 2, for the results page and the printed tables.
+PAPER_TABLE_1 = {
+    "ATTENTION": {"mse_train": 0.938, "mse_test": 0.994, "epochs": 212},
+    "NN_depth": {"mse_train": 50.282, "mse_test": 35.662, "epochs": 329},
+    "NN_width": {"mse_train": 50.202, "mse_test": 55.002, "epochs": 527},
+}
+PAPER_FIGURE_2 = {"ATTENTION": 0.02, "NN_depth": 134.23, "NN_width": 10237.27}
+
+_TASKS = {"f1": (make_paper_f1, paper_f1), "f2": (make_paper_f2, paper_f2)}
+
+
+def log(message):
+    """One progress line on stderr, so that stdout keeps only the results."""
+    print(message, file=sys.stderr, flush=True)
+
+
+class EpochProgress(Callback):
+    """Log the epoch and its training loss every ``every`` epochs."""
+
+    def __init__(self, label, every=10):
+        self.label = label
+        self.every = every
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = time.perf_counter()
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        if epoch % self.every == 0 or epoch == net.max_epochs:
+            loss = net.history[-1, "train_loss"]
+            elapsed = time.perf_counter() - self.start_
+            log(
+                f"    {self.label}: epoch {epoch}/{net.max_epochs}, "
+                f"train loss {loss:.4g} (standardised), {elapsed:.0f} s"
+            )
+
+
+def free_parameters(est):
+    """Trained entries: ``n d + n q + 1`` for the attention model, weights and
+    biases for the networks, coefficients and intercept for least squares."""
+    if isinstance(est, AttentionPolynomialRegressor):
+        return est.net_.module_.count_free_parameters()
+    if isinstance(est, PaperMLPRegressor):
+        return sum(p.numel() for p in est.net_.module_.parameters())
+    if hasattr(est, "regressor_"):  # an MLPRegressor on a standardised target
+        mlp = est.regressor_[-1]
+        return sum(a.size for a in (*mlp.coefs_, *mlp.intercepts_))
+    return est[-1].coef_.size + 1  # PolynomialFeatures + LinearRegression
+
+
+def convergence_epoch(mse_train, tol=CONVERGENCE_TOL):
+    """The first epoch ``e`` (from 1) with ``|mse_train[e] - mse_train[e-1]| < tol``,
+    or ``None`` if there is none.
+
+    Examples
+    --------
+    >>> from sklearn_attnpoly._experiments import convergence_epoch
+    >>> convergence_epoch([5.0, 2.0, 1.995, 1.99])
+    3
+    """
+    steps = np.abs(np.diff(mse_train)) < tol
+    return int(np.argmax(steps)) + 2 if steps.any() else None
+
+
+def split_task(task, n_samples, seed):
+    """The paper's data for ``task``, split 90 / 10 at random as in section 5.
+
+    Returns ``X_train, X_test, y_train, y_test, f_test``, ``f_test`` the
+    noiseless target on the test rows.
+    """
+    make, target = _TASKS[task]
+    X, y = make(n_samples=n_samples, random_state=seed)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.1, random_state=seed)
+    return X_tr, X_te, y_tr, y_te, target(X_te)
+
+
+def evaluate(name, est, data, *, n_directions=None):
+    """Fit ``est`` on the training rows, time it and score it.
+
+    ``mse_test`` is against the noisy test targets, ``mse_test_noiseless``
+    against ``f*`` on the test inputs.
+    """
+    X_tr, X_te, y_tr, y_te, f_te = data
+    log(f"  fitting {name} ...")
+    start = time.perf_counter()
+    est.fit(X_tr, y_tr)
+    fit_time = time.perf_counter() - start
+    pred_te = est.predict(X_te)
+    row = {
+        "model": name,
+        "n_directions": n_directions,
+        "free_parameters": int(free_parameters(est)),
+        "fit_time_s": round(fit_time, 2),
+        "mse_train": float(np.mean((est.predict(X_tr) - y_tr) ** 2)),
+        "mse_test": float(np.mean((pred_te - y_te) ** 2)),
+        "mse_test_noiseless": float(np.mean((pred_te - f_te) ** 2)),
+    }
+    log(f"  {name}: test MSE {row['mse_test']:.4g}, {fit_time:.1f} s")
+    return row
+
+
+def markdown_table(rows, columns):
+    """``rows`` (dicts) as a Markdown table of ``columns`` (key, header) pairs."""
+    lines = [
+        "| " + " | ".join(header for _, header in columns) + " |",
+        "|" + "|".join(" --- " for _ in columns) + "|",
+    ]
+    for row in rows:
+        cells = [_format(row.get(key)) for key, _ in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _format(value):
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+    return str(value)
+
+
+# -- demo ---------------------------------------------------------------------
+
+#: Fast settings of ``demo``: rows drawn per task, and epochs of the networks
+#: trained by the paper's protocol.
+DEMO_SETTINGS = {
+    "f1": {"n_samples": 10000, "epochs": 200},
+    "f2": {"n_samples": 12000, "epochs": 3},
+}
+
+DEMO_COLUMNS = [
+    ("task", "task"),
+    ("model", "model"),
+    ("n_directions", "n"),
+    ("free_parameters", "free params"),
+    ("fit_time_s", "fit time (s)"),
+    ("mse_test", "test MSE"),
+    ("mse_test_noiseless", "test MSE vs f*"),
+]
+
+
+def demo_models(task, epochs, seed):
+    """``{name: (estimator, n_directions)}`` compared by ``demo`` on ``task``.
+
+    The attention model uses the ``C(d - 1 + q, q)`` lattice directions of
+    Lemma 3.3 and the closed-form readout; the networks have the paper's
+    layers and its protocol, cut to ``epochs`` epochs.
+    """
+    spec = PAPER_TASKS[task]
+    n_lattice = math.comb(spec["n_features"] - 1 + spec["degree"], spec["degree"])
+    return {
+        "ATTENTION (lstsq)": (AttentionPolynomialRegressor(spec["degree"]), n_lattice),
+        "NN_width": (
+            make_baseline("nn_width", task, max_epochs=epochs, random_state=seed),
+            spec["nn_width"][0],
+        ),
+        "NN_depth": (
+            make_baseline("nn_depth", task, max_epochs=epochs, random_state=seed),
+            None,
+        ),
+        "MLPRegressor()": (make_baseline("mlp_default", task, random_state=seed), None),
+        "PF+LR": (make_baseline("poly_lr", task), None),
+    }
+
+
+def run_demo(out, *, seed=0, settings=None):
+    """Fit every model of :func:`demo_models` on f1 and f2; plot to ``out``.
+
+    ``settings`` defaults to :data:`DEMO_SETTINGS`.
+
+    Returns
+    -------
+    rows : list of dict
+        One per task and model; see :func:`evaluate`.
+    """
+    rows = []
+    profiles = {}
+    for task, setting in (settings or DEMO_SETTINGS).items():
+        log(
+            f"{task}: {setting['n_samples']} samples, networks "
+            f"{setting['epochs']} epochs"
+        )
+        data = split_task(task, setting["n_samples"], seed)
+        for name, (est, n) in demo_models(task, setting["epochs"], seed).items():
+            rows.append({"task": task, **evaluate(name, est, data, n_directions=n)})
+            if task == "f1":
+                profiles[name] = est
+    out.mkdir(parents=True, exist_ok=True)
+    plot_demo_mse(rows, out / "demo_test_mse.png")
+    plot_f1_profiles(profiles, out / "demo_f1_profiles.png")
+    return rows
+
+
+def plot_demo_mse(rows, path):
+    """Grouped bars of test MSE (log scale), one group per task."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2))
+    for ax, task in zip(np.atleast_1d(axes), tasks, strict=True):
+        task_rows = [r for r in rows if r["task"] == task]
+        names = [r["model"] for r in task_rows]
+        ax.bar(names, [r["mse_test"] for r in task_rows], color="tab:blue")
+        ax.axhline(1.0, color="k", ls="--", lw=1, label="noise variance")
+        ax.set_yscale("log")
+        ax.set_title(f"paper's {task}: test MSE")
+        ax.set_ylabel("test MSE (log scale)")
+        ax.tick_params(axis="x", labelrotation=30)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_f1_profiles(models, path):
+    """Each model's prediction of f1 along ``x2 = 0``, beside ``x1^2``."""
+    x1 = np.linspace(-30, 30, 301)
+    X = np.column_stack([x1, np.zeros_like(x1)])
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.plot(x1, paper_f1(X), "k", lw=3, alpha=0.4, label="f1* = x1² + x2²")
+    for name, est in models.items():
+        ax.plot(x1, est.predict(X), label=name)
+    ax.set_xlabel("x1 (with x2 = 0)")
+    ax.set_ylabel("prediction")
+    ax.set_title("f1: fitted functions along a line through the data")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# -- reproduce ----------------------------------------------------------------
+
+#: The paper's protocol (section 5), and the smoke-test settings of ``--quick``.
+REPRODUCE_SETTINGS = {
+    "full": {
+        "f1": {
+            "n_samples": 10000,
+            "epochs": 600,
+            "batch_size": 5000,
+            "n_directions": 10,
+        },
+        "f2": {
+            "n_samples": 50000,
+            "epochs": 2000,
+            "batch_size": 25000,
+            "n_directions": None,
+        },
+    },
+    "quick": {
+        "f1": {"n_samples": 2000, "epochs": 10, "batch_size": 500, "n_directions": 10},
+        "f2": {"n_samples": 2000, "epochs": 5, "batch_size": 500, "n_directions": 20},
+    },
+}
+
+TABLE_1_COLUMNS = [
+    ("model", "model"),
+    ("n_directions", "n"),
+    ("free_parameters", "free params"),
+    ("mse_train", "MSE_Tr"),
+    ("mse_test", "MSE_Te"),
+    ("mse_test_noiseless", "MSE_Te vs f*"),
+    ("epochs", "epochs run"),
+    ("epochs_to_convergence", "epochs to converge (ΔMSE_Tr < 0.01)"),
+    ("fit_time_s", "run time (s)"),
+]
+
+
+def paper_models(task, setting, *, readout_init, seed, snapshot_every):
+    """``{name: (estimator, n_directions)}``: the paper's three models on
+    ``task``, all trained by its protocol with ``setting``'s budget."""
+    spec = PAPER_TASKS[task]
+    n = setting["n_directions"]
+    callbacks = [ParameterSnapshots(every=snapshot_every)]
+
+    def progress(name):
+        return [*callbacks, EpochProgress(f"{task} {name}", every=snapshot_every)]
+
+    attention = AttentionPolynomialRegressor(
+        spec["degree"],
+        n_directions=n,
+        solver="sgd",
+        max_epochs=setting["epochs"],
+        batch_size=setting["batch_size"],
+        readout_init=readout_init,
+        callbacks=progress("ATTENTION"),
+        random_state=seed,
+    )
+    if n is None:
+        n = math.comb(spec["n_features"] - 1 + spec["degree"], spec["degree"])
+    kwargs = {
+        "max_epochs": setting["epochs"],
+        "batch_size": setting["batch_size"],
+        "random_state": seed,
+    }
+    return {
+        "ATTENTION": (attention, n),
+        "NN_depth": (
+            make_baseline("nn_depth", task, callbacks=progress("NN_depth"), **kwargs),
+            None,
+        ),
+        "NN_width": (
+            make_baseline("nn_width", task, callbacks=progress("NN_width"), **kwargs),
+            spec["nn_width"][0],
+        ),
+    }
+
+
+def run_reproduce(out, *, settings, readout_init="lstsq", seed=0):
+    """Figure 2 (f1) and Table 1 with Figure 3 (f2), by the paper's protocol.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        Folder for the PNGs.
+    settings : dict
+        ``{"f1": {...}, "f2": {...}}`` as in :data:`REPRODUCE_SETTINGS`.
+    readout_init : {"lstsq", "zeros"}, default="lstsq"
+        Start of the attention model's readout.
+    seed : int, default=0
+
+    Returns
+    -------
+    dict
+        ``{"f1": rows, "f2": rows}``; each row as in :func:`evaluate`, with the
+        epochs run, the epochs to convergence, and the training and test
+        curves.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    fitted = {}
+    for task, setting in settings.items():
+        log(
+            f"{task}: {setting['n_samples']} samples, {setting['epochs']} epochs "
+            f"of batch {setting['batch_size']}"
+        )
+        data = split_task(task, setting["n_samples"], seed)
+        every = max(1, setting["epochs"] // 100)
+        models = paper_models(
+            task, setting, readout_init=readout_init, seed=seed, snapshot_every=every
+        )
+        rows = []
+        for name, (est, n) in models.items():
+            row = evaluate(name, est, data, n_directions=n)
+            rows.append(row | training_curves(est, data))
+            fitted[task, name] = est
+        results[task] = rows
+    if "f1" in settings:
+        plot_f1_surfaces(
+            {name: fitted["f1", name] for name in PAPER_FIGURE_2},
+            {r["model"]: r for r in results["f1"]},
+            out / "figure2_f1_surfaces.png",
+        )
+    for task, rows in results.items():
+        plot_convergence(rows, task, out / f"figure3_{task}_convergence.png")
+    return results
+
+
+def training_curves(est, data):
+    """Per-epoch training MSE (in the target's units) and the test MSE at the
+    snapshot epochs, with the epochs to convergence by the paper's rule."""
+    _, X_te, y_tr, y_te, _ = data
+    # the loss curves are on the standardised target; the attention model
+    # standardises by the training target's weighted standard deviation
+    scale = (
+        est.target_scaling_.scale[0]
+        if isinstance(est, AttentionPolynomialRegressor)
+        else est.y_scale_
+    )
+    mse_train = [loss * scale**2 for loss in est.loss_curve_]
+    epochs, mse_test = score_snapshots(est, X_te, y_te)
+    return {
+        "epochs": est.n_iter_,
+        "epochs_to_convergence": convergence_epoch(mse_train),
+        "curve_train": mse_train,
+        "curve_test_epochs": epochs,
+        "curve_test": mse_test,
+    }
+
+
+def plot_f1_surfaces(models, rows, path):
+    """Figure 2: each model's fitted function of f1 as a surface."""
+    grid = np.linspace(-30, 30, 61)
+    G1, G2 = np.meshgrid(grid, grid)
+    X = np.column_stack([G1.ravel(), G2.ravel()])
+    fig = plt.figure(figsize=(15, 4.8))
+    for i, (name, est) in enumerate(models.items(), start=1):
+        ax = fig.add_subplot(1, len(models), i, projection="3d")
+        ax.plot_surface(
+            G1,
+            G2,
+            est.predict(X).reshape(G1.shape),
+            cmap="viridis",
+            linewidth=0,
+            antialiased=True,
+        )
+        ax.set_title(
+            f"{name}: test MSE {rows[name]['mse_test']:.3g}\n"
+            f"(vs f*: {rows[name]['mse_test_noiseless']:.3g})"
+        )
+        ax.set_xlabel("x1")
+        ax.set_ylabel("x2")
+        ax.set_zlabel("prediction")
+    fig.suptitle("Fitted functions for f1* = x1² + x2² (paper's Figure 2)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_convergence(rows, task, path):
+    """Figure 3: training and test MSE against epochs, log scale."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for row, color in zip(rows, ["tab:red", "tab:blue", "tab:green"], strict=False):
+        epochs = np.arange(1, len(row["curve_train"]) + 1)
+        ax.plot(epochs, row["curve_train"], color=color, label=f"{row['model']} train")
+        ax.plot(
+            row["curve_test_epochs"],
+            row["curve_test"],
+            color=color,
+            ls="--",
+            label=f"{row['model']} test",
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (log scale)")
+    ax.set_title(f"{task}: convergence of the three models (paper's Figure 3)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_predicted_vs_actual(y_true, y_pred, target, path):
+    """Predicted against actual values on the test rows, with the diagonal."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(y_true, y_pred, s=8, alpha=0.6)
+    low, high = min(y_true.min(), y_pred.min()), max(y_true.max(), y_pred.max())
+    ax.plot([low, high], [low, high], "k--", lw=1, label="predicted = actual")
+    ax.set_xlabel(f"actual {target}")
+    ax.set_ylabel(f"predicted {target}")
+    ax.set_title("Test rows: predicted vs actual")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,147 @@
+"""The paper's baselines (Appendix A.1) and their training protocol."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.neural_network import MLPRegressor
+
+from sklearn_attnpoly import AttentionPolynomialRegressor
+from sklearn_attnpoly._baselines import (
+    PaperMLPRegressor,
+    ParameterSnapshots,
+    count_mlp_parameters,
+    find_callback,
+    make_baseline,
+    relu_network,
+    score_snapshots,
+)
+from sklearn_attnpoly._experiments import convergence_epoch, free_parameters
+
+# Tables 2 and 3: (n_features, hidden layers, weights + biases).
+ARCHITECTURES = {
+    ("f1", "nn_width"): (2, (10,), 2 * 10 + 10 + 10 + 1),
+    ("f1", "nn_depth"): (2, (4, 4, 4), (2 * 4 + 4) + 2 * (4 * 4 + 4) + (4 + 1)),
+    ("f2", "nn_width"): (10, (4368,), 10 * 4368 + 4368 + 4368 + 1),
+    ("f2", "nn_depth"): (
+        10,
+        (120,) * 6,
+        (10 * 120 + 120) + 5 * (120 * 120 + 120) + 121,
+    ),
+}
+
+
+@pytest.mark.parametrize(("task", "name"), list(ARCHITECTURES))
+def test_paper_architectures(task, name):
+    n_features, hidden, n_params = ARCHITECTURES[task, name]
+    est = make_baseline(name, task)
+    assert est.hidden_layer_sizes == hidden
+    assert count_mlp_parameters(n_features, hidden) == n_params
+    module = relu_network(n_features, hidden)
+    assert sum(p.numel() for p in module.parameters()) == n_params
+    assert [type(m).__name__ for m in module][:2] == ["Linear", "ReLU"]
+
+
+def test_parameter_counts_of_the_paper():
+    assert count_mlp_parameters(2, (10,)) == 41  # NN_width for f1
+    assert count_mlp_parameters(2, (4, 4, 4)) == 57
+    assert count_mlp_parameters(10, (4368,)) == 52417
+    assert count_mlp_parameters(10, (120,) * 6) == 74041
+
+
+def test_attention_with_ten_directions_has_41_parameters():
+    # the paper's "41 free parameters" for f1: n = 10 rows of F, not n_q = 3
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2))
+    est = AttentionPolynomialRegressor(2, n_directions=10, random_state=0)
+    est.fit(X, (X**2).sum(axis=1))
+    assert free_parameters(est) == 10 * 2 + 10 * 2 + 1 == 41
+
+
+def test_protocols_and_budgets():
+    est = make_baseline("nn_width", "f2")
+    assert isinstance(est, PaperMLPRegressor)
+    assert (est.max_epochs, est.batch_size, est.lr) == (2000, 25000, 1e-3)
+    est = make_baseline("nn_depth", "f1", max_epochs=7, batch_size=11)
+    assert (est.max_epochs, est.batch_size) == (7, 11)
+    sk = make_baseline("nn_depth", "f1", protocol="sklearn")
+    assert isinstance(sk, TransformedTargetRegressor)
+    mlp = sk.regressor[-1]
+    assert isinstance(mlp, MLPRegressor)
+    assert (mlp.hidden_layer_sizes, mlp.max_iter, mlp.batch_size) == (
+        (4, 4, 4),
+        600,
+        5000,
+    )
+    assert make_baseline("mlp_default", "f1").regressor[-1].hidden_layer_sizes == (100,)
+    assert make_baseline("poly_lr", "f2")[0].degree == 5
+
+
+def test_make_baseline_errors():
+    with pytest.raises(
+        ValueError, match=r"task must be one of \['f1', 'f2'\]; got 'f3'"
+    ):
+        make_baseline("nn_width", "f3")
+    with pytest.raises(ValueError, match="name must be one of"):
+        make_baseline("nn_huge", "f1")
+    with pytest.raises(ValueError, match="protocol must be 'paper' or 'sklearn'"):
+        make_baseline("nn_width", "f1", protocol="keras")
+
+
+def test_free_parameters_of_every_baseline():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = X[:, 0] ** 2 + X[:, 1]
+    counts = {}
+    for name in ("nn_width", "nn_depth", "mlp_default", "poly_lr"):
+        est = make_baseline(name, "f1", max_epochs=2, batch_size=30, random_state=0)
+        counts[name] = free_parameters(est.fit(X, y))
+    # MLPRegressor() has 100 hidden units; PF(2) on 2 features has 6 columns
+    assert counts == {"nn_width": 41, "nn_depth": 57, "mlp_default": 401, "poly_lr": 7}
+
+
+def test_paper_mlp_trains_and_is_reproducible():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    y = 3 * X[:, 0] + X[:, 1]
+    fits = [
+        PaperMLPRegressor(
+            (16,), max_epochs=30, batch_size=100, lr=0.1, random_state=0
+        ).fit(X, y)
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(fits[0].predict(X), fits[1].predict(X))
+    assert fits[0].n_iter_ == len(fits[0].loss_curve_) == 30
+    assert fits[0].loss_curve_[-1] < 0.1 * fits[0].loss_curve_[0]
+    # the one-cycle schedule ends far below its peak lr
+    assert fits[0].net_.optimizer_.param_groups[0]["lr"] < 1e-3 * 0.1
+
+
+def test_snapshots_score_each_epoch_and_restore_the_model():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = X[:, 0] - X[:, 1]
+    est = PaperMLPRegressor(
+        (8,),
+        max_epochs=5,
+        batch_size=50,
+        lr=0.05,
+        callbacks=[ParameterSnapshots(every=2)],
+        random_state=0,
+    ).fit(X, y)
+    final = est.predict(X)
+    epochs, mse = score_snapshots(est, X, y)
+    assert epochs == [2, 4, 5]
+    assert mse[-1] == pytest.approx(np.mean((final - y) ** 2))
+    np.testing.assert_array_equal(est.predict(X), final)
+    snapshots = find_callback(est.net_, ParameterSnapshots).snapshots_
+    assert set(snapshots[0][1]) == {
+        name for name, _ in est.net_.module_.named_parameters()
+    }
+    assert all(isinstance(p, torch.Tensor) for p in snapshots[0][1].values())
+
+
+def test_convergence_epoch():
+    assert convergence_epoch([10.0, 5.0, 5.005]) == 3
+    assert convergence_epoch([10.0, 5.0, 2.0]) is None
+    assert convergence_epoch([1.0, 1.001]) == 2

@@ -1,0 +1,200 @@
+"""The command line: ``python -m sklearn_attnpoly`` / ``sklearn-attnpoly``."""
+
+import json
+
+import joblib
+import numpy as np
+import pytest
+
+from sklearn_attnpoly import __main__ as cli
+from sklearn_attnpoly import _experiments
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    y = X[:, 0] ** 2 - 2 * X[:, 0] * X[:, 1] + 0.5
+    path = tmp_path / "data.csv"
+    rows = ["a,b,y"] + [
+        ",".join(map(repr, row)) for row in np.column_stack([X, y]).tolist()
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_exact_f2_check():
+    assert cli.exact_f2_check(n_points=50) < 1e-9
+
+
+def test_demo_writes_table_and_plots(tmp_path, monkeypatch, capsys):
+    # the demo's own settings take a minute or two; the check is the same
+    monkeypatch.setattr(cli, "exact_f2_check", lambda: print("exact f2 check"))
+    monkeypatch.setattr(
+        _experiments, "DEMO_SETTINGS", {"f1": {"n_samples": 500, "epochs": 3}}
+    )
+    assert cli.main(["--threads", "1", "demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("exact f2 check\n")
+    assert "| task | model | n | free params | fit time (s) | test MSE |" in out
+    for model, n, params in [
+        ("ATTENTION (lstsq)", 3, 13),
+        ("NN_width", 10, 41),
+        ("NN_depth", "–", 57),
+        ("PF+LR", "–", 7),
+    ]:
+        assert f"| f1 | {model} | {n} | {params} |" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "demo_f1_profiles.png",
+        "demo_test_mse.png",
+    ]
+
+
+def test_reproduce_quick(tmp_path, capsys):
+    assert (
+        cli.main(
+            [
+                "--threads",
+                "1",
+                "reproduce",
+                "--quick",
+                "--out",
+                str(tmp_path),
+                "--f2-n-samples",
+                "1000",
+            ]
+        )
+        == 0
+    )
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "figure2_f1_surfaces.png",
+        "figure3_f1_convergence.png",
+        "figure3_f2_convergence.png",
+        "results.json",
+        "table1.md",
+    ]
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["settings"]["f2"] == {
+        "n_samples": 1000,
+        "epochs": 5,
+        "batch_size": 500,
+        "n_directions": 20,
+    }
+    f2 = {row["model"]: row for row in report["results"]["f2"]}
+    assert list(f2) == ["ATTENTION", "NN_depth", "NN_width"]
+    assert f2["ATTENTION"]["free_parameters"] == 20 * 10 + 20 * 5 + 1
+    assert f2["NN_width"]["free_parameters"] == 52417
+    assert f2["NN_depth"]["free_parameters"] == 74041
+    for row in f2.values():
+        assert row["epochs"] == len(row["curve_train"]) == 5
+        assert row["curve_test_epochs"] == [1, 2, 3, 4, 5]
+    f1 = {row["model"]: row for row in report["results"]["f1"]}
+    assert f1["ATTENTION"]["free_parameters"] == 41
+    assert f1["ATTENTION"]["n_directions"] == 10
+    assert "| ATTENTION | 10 | 41 |" in (tmp_path / "table1.md").read_text()
+    assert "results.json, table1.md and plots in" in capsys.readouterr().out
+
+
+def test_fit_csv(csv_file, tmp_path, capsys):
+    model, plot = tmp_path / "model.joblib", tmp_path / "pred.png"
+    argv = [
+        str(csv_file),
+        "--target",
+        "y",
+        "--degree",
+        "2",
+        "--test-size",
+        "0.25",
+        "--save",
+        str(model),
+        "--plot",
+        str(plot),
+        "--terms",
+        "3",
+    ]
+    assert cli.main(["fit", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "Fitted degree 2 (lstsq) on 225 rows" in out
+    assert "test  (75 rows): MSE" in out
+    lines = out.splitlines()
+    start = lines.index("Largest terms of the fitted polynomial (y =):")
+    terms = [line.strip() for line in lines[start + 1 : start + 4]]
+    assert terms == ["-2 * a * b", "1 * a^2", "0.5"]
+    est = joblib.load(model)
+    np.testing.assert_allclose(est.predict([[1.0, 2.0]]), [-2.5], atol=1e-6)
+    assert plot.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("content", "argv", "message"),
+    [
+        (None, ["--target", "y"], "cannot read {path}: [Errno 2] No such file"),
+        ("", ["--target", "y"], "{path} is empty."),
+        ("a,b,y\n", ["--target", "y"], "{path} has a header but no data rows."),
+        (
+            "a,b,y\n1,2,3\n",
+            ["--target", "z"],
+            "column 'z' is not in {path}; its columns are: a, b, y.",
+        ),
+        (
+            "a,b,y\n1,2,3\n1,x,3\n",
+            ["--target", "y"],
+            "{path}, line 3, column 'b': 'x' is not a number.",
+        ),
+        (
+            "a,b,y\n1,,3\n",
+            ["--target", "y"],
+            "{path}, line 2, column 'b': '' is not a number.",
+        ),
+        (
+            "a,b,y\n1,inf,3\n",
+            ["--target", "y"],
+            "{path}, line 2, column 'b': 'inf' is not a finite number.",
+        ),
+        (
+            "a,b,y\n1,2\n",
+            ["--target", "y"],
+            "{path}, line 2: 2 fields, but the header has 3.",
+        ),
+        (
+            "a,b,y\n1,2,3\n",
+            ["--target", "y"],
+            "{path} needs at least 2 data rows to split; it has 1.",
+        ),
+    ],
+)
+def test_fit_bad_input_is_one_line(tmp_path, capsys, content, argv, message):
+    path = tmp_path / "data.csv"
+    if content is not None:
+        path.write_text(content)
+    assert cli.main(["fit", str(path), "--degree", "2", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    expected = "sklearn-attnpoly fit: error: " + message.format(path=path)
+    assert captured.err.startswith(expected)
+    assert captured.err.count("\n") == 1
+
+
+def test_fit_bad_test_size(csv_file, capsys):
+    argv = [
+        "fit",
+        str(csv_file),
+        "--target",
+        "y",
+        "--degree",
+        "2",
+        "--test-size",
+        "2.5",
+    ]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sklearn-attnpoly fit: error: cannot split {csv_file}: ")
+    assert err.count("\n") == 1
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["fit", "data.csv", "--degree", "2"])
+    assert exc.value.code == 2
+    assert "the following arguments are required: --target" in capsys.readouterr().err
