@@ -35,12 +35,22 @@ def main():
     models = {
         "lstsq": AttentionPolynomialRegressor(degree=5),
         "pf": make_pipeline(PolynomialFeatures(5), LinearRegression()),
-        "sgd": AttentionPolynomialRegressor(degree=5, solver="sgd", dtype="float32",
-                                            max_epochs=args.epochs,
-                                            batch_size=args.batch_size, random_state=0),
-        "adam": AttentionPolynomialRegressor(degree=5, solver="adam", dtype="float32",
-                                             max_epochs=args.epochs,
-                                             batch_size=args.batch_size, random_state=0),
+        "sgd": AttentionPolynomialRegressor(
+            degree=5,
+            solver="sgd",
+            dtype="float32",
+            max_epochs=args.epochs,
+            batch_size=args.batch_size,
+            random_state=0,
+        ),
+        "adam": AttentionPolynomialRegressor(
+            degree=5,
+            solver="adam",
+            dtype="float32",
+            max_epochs=args.epochs,
+            batch_size=args.batch_size,
+            random_state=0,
+        ),
     }
     print(f"{'model':8} {'fit s':>8} {'MSE_te (noisy)':>15} {'MSE_te (f2)':>12}")
     for name in args.solvers.split(","):

@@ -378,7 +378,9 @@ def test_model_fitted_for_cuda_unpickles_on_a_cpu_only_machine():
     est = AttentionPolynomialRegressor(degree=3, device="cpu").fit(X, y)
     expected = est.predict(X)
     est.net_.device, est.device_ = "cuda", "cuda"  # as saved by a GPU machine
-    with pytest.warns(DeviceWarning, match=r"requested device \(cuda\) is not available"):
+    with pytest.warns(
+        DeviceWarning, match=r"requested device \(cuda\) is not available"
+    ):
         restored = pickle.loads(pickle.dumps(est))
     assert restored.device_ == "cpu"
     np.testing.assert_array_equal(restored.predict(X), expected)
