@@ -1,0 +1,262 @@
+"""The readout's normal equations from the moments of the data.
+
+Inside the radius the blocks were built for, slot ``k`` of direction ``i`` is
+the polynomial (Lemma 3.1, then the multinomial theorem)
+
+    (-1)^k (xi_i . x)^k = (-1)^k sum_{|a| = k} k!/a! xi_i^a x^a,
+
+so the readout's features are ``phi(x) = m(x) P``: the monomials ``m(x)`` of
+degrees ``1..q`` times a block-diagonal matrix ``P`` whose degree-``k`` block
+is ``(-1)^k V_k^T`` (:func:`~sklearn_attnpoly._directions.ridge_power_matrix`,
+restricted to the slots of the readout mask). Their weighted Gram matrix is
+
+    sum_n w_n phi(x_n) phi(x_n)^T = P^T H P,     H[a, b] = mu_{a + b},      (1)
+
+with ``mu_g = sum_n w_n x_n^g`` the weighted moments of degree at most ``2q``:
+``C(d + 2q, 2q)`` numbers (184 756 for ``d = 10, q = 5``) in place of the
+``N p^2 / 2`` products of a Gram matrix accumulated row by row (4.5 million
+per row there, ``p = 3002``).
+
+The moments are matrix products. Split the variables in two halves, ``x = (u,
+v)``, so that ``x^g = u^a v^b``. For each degree ``i`` of ``a``, the moments
+``sum_n w_n u_n^a v_n^b`` for every ``|a| = i`` and every ``|b| <= 2q - i`` are
+one product ``U_i diag(w) V_{<= 2q - i}^T`` of monomial tables; over ``i = 0,
+..., 2q`` every moment is computed exactly once, ``N C(d + 2q, 2q)``
+multiply-adds in all, over chunks of rows so that no table of ``N`` rows is
+held.
+"""
+
+import math
+
+import numpy as np
+
+from ._directions import ridge_power_matrix
+from ._polynomial import homogeneous_exponents
+
+#: Entries of one chunk's monomial table ``(monomials, rows)``: 32 MiB in float64.
+CHUNK_ENTRIES = 2**22
+
+#: Exponent codes below this are looked up in a direct table, others by search.
+DENSE_CODES = 2**24
+
+
+class _HalfMonomials:
+    """All monomials of degree at most ``max_degree`` in a block of variables.
+
+    Degree by degree, and within a degree grouped by their first variable:
+    those of degree ``D`` whose first variable is ``j`` are ``z_j`` times the
+    monomials of degree ``D - 1`` whose first variable is ``j`` or later, a
+    contiguous run of the previous degree. A table of values therefore costs
+    one multiplication per entry, in slices.
+
+    Exponents are keyed by the integer code ``sum_j a_j r^j`` with radix ``r =
+    max_degree + 1``: the code of a sum of two exponents whose sum stays within
+    ``max_degree`` is the sum of their codes (no digit carries).
+    """
+
+    def __init__(self, n_variables, max_degree):
+        eye = np.eye(n_variables, dtype=np.int64)
+        blocks = [np.zeros((1, n_variables), dtype=np.int64)]
+        first = [np.array([n_variables])]  # the constant: no first variable
+        #: steps[D] lists (j, rows of degree D, rows of degree D - 1) per variable
+        self.steps = [[]]
+        start = 0
+        for _ in range(max_degree):
+            previous, prev_first = blocks[-1], first[-1]
+            new, new_first, steps, offset = [], [], [], start + len(previous)
+            for j in range(n_variables):
+                run = np.flatnonzero(prev_first >= j)  # contiguous: sorted by first
+                src = slice(start + run[0], start + run[-1] + 1)
+                dst = slice(offset, offset + len(run))
+                new.append(previous[run] + eye[j])
+                new_first.append(np.full(len(run), j))
+                steps.append((j, dst, src))
+                offset += len(run)
+            start += len(previous)
+            blocks.append(np.concatenate(new) if new else previous[:0])
+            first.append(np.concatenate(new_first) if new_first else prev_first[:0])
+            self.steps.append(steps)
+        self.exponents = np.concatenate(blocks)
+        self.degrees = self.exponents.sum(axis=1)
+        # start[D]: index of the first monomial of degree D
+        self.start = np.searchsorted(self.degrees, np.arange(max_degree + 2))
+        self.radix = max_degree + 1
+        self.codes = self.code(self.exponents)
+        self.order = np.argsort(self.codes)
+        if self.radix**n_variables <= DENSE_CODES:  # a direct table of positions
+            self.table = np.zeros(self.radix**n_variables, dtype=np.int64)
+            self.table[self.codes] = np.arange(len(self.codes))
+
+    def code(self, exponents):
+        weights = self.radix ** np.arange(exponents.shape[-1], dtype=np.int64)
+        return np.asarray(exponents, dtype=np.int64) @ weights
+
+    def lookup(self, codes):
+        """Positions of the monomials with these codes (which must exist)."""
+        if hasattr(self, "table"):
+            return self.table[codes]
+        return self.order[np.searchsorted(self.codes, codes, sorter=self.order)]
+
+    def values(self, Z):
+        """``table[j, n] = z_n^{a_j}`` for the rows of ``Z`` (``(rows, vars)``)."""
+        table = np.empty((len(self.exponents), len(Z)))
+        table[0] = 1.0
+        Zt = np.ascontiguousarray(Z.T)
+        for steps in self.steps[1:]:
+            for j, dst, src in steps:
+                np.multiply(table[src], Zt[j], out=table[dst])
+        return table
+
+
+class MomentTable:
+    """Weighted moments ``mu_g = sum_n w_n x_n^g`` for every ``|g| <= max_degree``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    weights : ndarray of shape (n_samples, n_columns)
+        One set of moments per column (row weights, or weights times a target).
+    max_degree : int
+    """
+
+    def __init__(self, X, weights, max_degree):
+        X = np.asarray(X, dtype=np.float64)
+        weights = np.asarray(weights, dtype=np.float64)
+        d = X.shape[1]
+        self.split = (d + 1) // 2
+        self.max_degree = max_degree
+        self.u = _HalfMonomials(self.split, max_degree)
+        self.v = _HalfMonomials(d - self.split, max_degree)
+        u, v = self.u, self.v
+        # block i (degree of the u part): shape (#u of degree i, #v of degree <= D - i)
+        widths = [int(v.start[max_degree - i + 1]) for i in range(max_degree + 1)]
+        heights = np.diff(u.start).tolist()
+        sizes = [h * w for h, w in zip(heights, widths, strict=True)]
+        self.widths = widths
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.moments = np.zeros((weights.shape[1], int(self.offsets[-1])))
+        rows_per_chunk = max(1, CHUNK_ENTRIES // max(len(u.codes), len(v.codes)))
+        for start in range(0, len(X), rows_per_chunk):
+            rows = slice(start, start + rows_per_chunk)
+            U = u.values(X[rows, : self.split])
+            V = v.values(X[rows, self.split :])
+            for c in range(weights.shape[1]):
+                Vw = V * weights[rows, c]
+                for i in range(max_degree + 1):
+                    block = U[u.start[i] : u.start[i + 1]] @ Vw[: widths[i]].T
+                    where = slice(self.offsets[i], self.offsets[i + 1])
+                    self.moments[c, where] += block.ravel()
+
+    @property
+    def n_moments(self):
+        return self.moments.shape[1]
+
+    def codes(self, exponents):
+        """The pair of codes of each exponent (its ``u`` and ``v`` parts)."""
+        exponents = np.asarray(exponents, dtype=np.int64)
+        return (
+            self.u.code(exponents[..., : self.split]),
+            self.v.code(exponents[..., self.split :]),
+        )
+
+    def index(self, u_codes, v_codes):
+        """Positions in :attr:`moments` of the exponents with these codes."""
+        a = self.u.lookup(u_codes)
+        i = self.u.degrees[a]
+        b = self.v.lookup(v_codes)
+        return self.offsets[i] + (a - self.u.start[i]) * np.take(self.widths, i) + b
+
+    def __call__(self, exponents, column=0):
+        """``mu_g`` for each row ``g`` of ``exponents``."""
+        return self.moments[column, self.index(*self.codes(exponents))]
+
+
+def n_moments(n_features, degree):
+    """The moments the degree-``q`` normal equations need: ``C(d + 2q, 2q)``."""
+    return math.comb(n_features + 2 * degree, 2 * degree)
+
+
+def moment_normal_equations(directions, mask, X, Y, sample_weight):
+    """The centred normal equations of the readout on the masked slots, by (1).
+
+    Parameters
+    ----------
+    directions : ndarray of shape (n, d)
+        Rows of ``F``, each of norm at most 1.
+    mask : ndarray of shape (n, q), dtype bool
+        The readout's slots; the features are ordered as ``mask.nonzero()``.
+    X : ndarray of shape (n_samples, d)
+        Inputs, all inside the radius the blocks were built for.
+    Y : ndarray of shape (n_samples, n_outputs)
+    sample_weight : ndarray of shape (n_samples,)
+
+    Returns
+    -------
+    G : ndarray of shape (p, p)
+        ``sum_n w_n (phi_n - m)(phi_n - m)^T``.
+    r : ndarray of shape (p, n_outputs)
+        ``sum_n w_n (phi_n - m)(y_n - m_y)^T``.
+    m, m_y : ndarray
+        The weighted means of the features and of the targets.
+    """
+    directions = np.asarray(directions, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    d = directions.shape[1]
+    q = mask.shape[1]
+    total = w.sum()
+
+    gram = MomentTable(X, w[:, None], 2 * q)
+    cross = MomentTable(X, w[:, None] * Y, q)
+    m_y = cross.moments[:, 0] / total  # the moment of g = 0
+
+    # P's blocks: (-1)^k V_k^T on the selected directions, (#monomials, #slots)
+    degrees = range(1, q + 1)
+    exponents = [homogeneous_exponents(d, k) for k in degrees]
+    P = [
+        (-1.0) ** k * ridge_power_matrix(directions[mask[:, k - 1]], k).T
+        for k in degrees
+    ]
+    codes = [gram.codes(e) for e in exponents]
+
+    # S = P^T H P block row by block row; mean and r from the degree-k moments
+    sizes = [blk.shape[1] for blk in P]
+    ends = np.cumsum(sizes)
+    p = int(ends[-1])
+    S = np.empty((p, p))
+    mean = np.empty(p)
+    r = np.empty((p, Y.shape[1]))
+    for k, (P_k, (u_k, v_k)) in enumerate(zip(P, codes, strict=True)):
+        rows = slice(ends[k] - sizes[k], ends[k])
+        mean[rows] = P_k.T @ gram(exponents[k]) / total
+        r[rows] = P_k.T @ cross.moments[:, cross.index(*cross.codes(exponents[k]))].T
+        for l, (P_l, (u_l, v_l)) in enumerate(zip(P, codes, strict=True)):
+            if l < k:  # S is symmetric
+                continue
+            H_kl = gram.moments[0, gram.index(u_k[:, None] + u_l, v_k[:, None] + v_l)]
+            cols = slice(ends[l] - sizes[l], ends[l])
+            S[rows, cols] = P_k.T @ (H_kl @ P_l)
+            S[cols, rows] = S[rows, cols].T
+
+    # from degree-major slot order to the mask's row-major order
+    k_of, i_of = np.nonzero(mask.T)
+    order = np.lexsort((k_of, i_of))
+    S, mean, r = S[np.ix_(order, order)], mean[order], r[order]
+    G = S - total * np.outer(mean, mean)
+    r = r - total * np.outer(mean, m_y)
+    return G, r, mean, m_y
+
+
+def moment_cost(n_samples, mask, n_features):
+    """Floating-point operations of :func:`moment_normal_equations`, roughly:
+    the moments (one multiply-add each per row) and the products of (1)."""
+    d, q = n_features, mask.shape[1]
+    m = [math.comb(d - 1 + k, k) for k in range(1, q + 1)]
+    s = np.asarray(mask).sum(axis=0)
+    products = sum(
+        2 * m[k] * m[l] * s[l] + 2 * s[k] * m[k] * s[l]
+        for k in range(q)
+        for l in range(k, q)
+    )
+    return 2 * n_samples * n_moments(d, q) + int(products)
