@@ -67,9 +67,12 @@ def select_power_slots(directions, degree):
     mask = np.zeros((n_directions, degree), dtype=bool)
     for s in range(1, degree + 1):
         V = ridge_power_matrix(directions, s)
-        permutation, _, U = scipy.linalg.lu(V, p_indices=True)
-        pivots = np.abs(np.diag(U))
-        pivot_rows = np.argsort(permutation)[: len(pivots)]  # V[pivot_rows] = L U
+        lu, swaps = scipy.linalg.lu_factor(V, check_finite=False)
+        pivots = np.abs(np.diag(lu))
+        rows = np.arange(n_directions)  # rows[j]: the row of V moved to place j
+        for j, swap in enumerate(swaps):
+            rows[[j, swap]] = rows[[swap, j]]
+        pivot_rows = rows[: len(pivots)]  # V[pivot_rows] = L U
         mask[pivot_rows[pivots > pivots.max() * 1e-10], s - 1] = True
     return mask
 

@@ -31,81 +31,10 @@ import math
 import numpy as np
 
 from ._directions import ridge_power_matrix
-from ._polynomial import homogeneous_exponents
+from ._polynomial import MonomialTable, homogeneous_exponents
 
 #: Entries of one chunk's monomial table ``(monomials, rows)``: 32 MiB in float64.
 CHUNK_ENTRIES = 2**22
-
-#: Exponent codes below this are looked up in a direct table, others by search.
-DENSE_CODES = 2**24
-
-
-class _HalfMonomials:
-    """All monomials of degree at most ``max_degree`` in a block of variables.
-
-    Degree by degree, and within a degree grouped by their first variable:
-    those of degree ``D`` whose first variable is ``j`` are ``z_j`` times the
-    monomials of degree ``D - 1`` whose first variable is ``j`` or later, a
-    contiguous run of the previous degree. A table of values therefore costs
-    one multiplication per entry, in slices.
-
-    Exponents are keyed by the integer code ``sum_j a_j r^j`` with radix ``r =
-    max_degree + 1``: the code of a sum of two exponents whose sum stays within
-    ``max_degree`` is the sum of their codes (no digit carries).
-    """
-
-    def __init__(self, n_variables, max_degree):
-        eye = np.eye(n_variables, dtype=np.int64)
-        blocks = [np.zeros((1, n_variables), dtype=np.int64)]
-        first = [np.array([n_variables])]  # the constant: no first variable
-        #: steps[D] lists (j, rows of degree D, rows of degree D - 1) per variable
-        self.steps = [[]]
-        start = 0
-        for _ in range(max_degree):
-            previous, prev_first = blocks[-1], first[-1]
-            new, new_first, steps, offset = [], [], [], start + len(previous)
-            for j in range(n_variables):
-                run = np.flatnonzero(prev_first >= j)  # contiguous: sorted by first
-                src = slice(start + run[0], start + run[-1] + 1)
-                dst = slice(offset, offset + len(run))
-                new.append(previous[run] + eye[j])
-                new_first.append(np.full(len(run), j))
-                steps.append((j, dst, src))
-                offset += len(run)
-            start += len(previous)
-            blocks.append(np.concatenate(new) if new else previous[:0])
-            first.append(np.concatenate(new_first) if new_first else prev_first[:0])
-            self.steps.append(steps)
-        self.exponents = np.concatenate(blocks)
-        self.degrees = self.exponents.sum(axis=1)
-        # start[D]: index of the first monomial of degree D
-        self.start = np.searchsorted(self.degrees, np.arange(max_degree + 2))
-        self.radix = max_degree + 1
-        self.codes = self.code(self.exponents)
-        self.order = np.argsort(self.codes)
-        if self.radix**n_variables <= DENSE_CODES:  # a direct table of positions
-            self.table = np.zeros(self.radix**n_variables, dtype=np.int64)
-            self.table[self.codes] = np.arange(len(self.codes))
-
-    def code(self, exponents):
-        weights = self.radix ** np.arange(exponents.shape[-1], dtype=np.int64)
-        return np.asarray(exponents, dtype=np.int64) @ weights
-
-    def lookup(self, codes):
-        """Positions of the monomials with these codes (which must exist)."""
-        if hasattr(self, "table"):
-            return self.table[codes]
-        return self.order[np.searchsorted(self.codes, codes, sorter=self.order)]
-
-    def values(self, Z):
-        """``table[j, n] = z_n^{a_j}`` for the rows of ``Z`` (``(rows, vars)``)."""
-        table = np.empty((len(self.exponents), len(Z)))
-        table[0] = 1.0
-        Zt = np.ascontiguousarray(Z.T)
-        for steps in self.steps[1:]:
-            for j, dst, src in steps:
-                np.multiply(table[src], Zt[j], out=table[dst])
-        return table
 
 
 class MomentTable:
@@ -125,8 +54,8 @@ class MomentTable:
         d = X.shape[1]
         self.split = (d + 1) // 2
         self.max_degree = max_degree
-        self.u = _HalfMonomials(self.split, max_degree)
-        self.v = _HalfMonomials(d - self.split, max_degree)
+        self.u = MonomialTable(self.split, max_degree)
+        self.v = MonomialTable(d - self.split, max_degree)
         u, v = self.u, self.v
         # block i (degree of the u part): shape (#u of degree i, #v of degree <= D - i)
         widths = [int(v.start[max_degree - i + 1]) for i in range(max_degree + 1)]
@@ -220,32 +149,39 @@ def moment_normal_equations(directions, mask, X, Y, sample_weight):
     ]
     codes = [gram.codes(e) for e in exponents]
 
-    # S = P^T H P block row by block row; mean and r from the degree-k moments
-    sizes = [blk.shape[1] for blk in P]
-    ends = np.cumsum(sizes)
-    p = int(ends[-1])
+    # S = P^T H P block by block, written straight into the mask's row-major
+    # order; mean and r from the moments of degree k
+    p = int(mask.sum())
+    position = (np.cumsum(mask.ravel()) - 1).reshape(mask.shape)
+    slots = [position[mask[:, k - 1], k - 1] for k in degrees]
     S = np.empty((p, p))
     mean = np.empty(p)
     r = np.empty((p, Y.shape[1]))
     for k, (P_k, (u_k, v_k)) in enumerate(zip(P, codes, strict=True)):
-        rows = slice(ends[k] - sizes[k], ends[k])
-        mean[rows] = P_k.T @ gram(exponents[k]) / total
-        r[rows] = P_k.T @ cross.moments[:, cross.index(*cross.codes(exponents[k]))].T
-        for l, (P_l, (u_l, v_l)) in enumerate(zip(P, codes, strict=True)):
-            if l < k:  # S is symmetric
-                continue
-            H_kl = gram.moments[0, gram.index(u_k[:, None] + u_l, v_k[:, None] + v_l)]
-            cols = slice(ends[l] - sizes[l], ends[l])
-            S[rows, cols] = P_k.T @ (H_kl @ P_l)
-            S[cols, rows] = S[rows, cols].T
+        mean[slots[k]] = P_k.T @ gram(exponents[k]) / total
+        r[slots[k]] = (
+            P_k.T @ cross.moments[:, cross.index(*cross.codes(exponents[k]))].T
+        )
+        for l in range(k, q):  # S is symmetric
+            (u_l, v_l), P_l = codes[l], P[l]
+            HP = np.empty((len(u_k), P_l.shape[1]))
+            for rows in _row_blocks(len(u_k), len(u_l)):  # bounded index arrays
+                where = gram.index(u_k[rows, None] + u_l, v_k[rows, None] + v_l)
+                HP[rows] = gram.moments[0, where] @ P_l
+            block = P_k.T @ HP
+            S[np.ix_(slots[k], slots[l])] = block
+            S[np.ix_(slots[l], slots[k])] = block.T
+    # centre, in place: G = S - W m m^T, r - W m m_y^T
+    for rows in _row_blocks(p, p):
+        S[rows] -= total * np.outer(mean[rows], mean)
+    r -= total * np.outer(mean, m_y)
+    return S, r, mean, m_y
 
-    # from degree-major slot order to the mask's row-major order
-    k_of, i_of = np.nonzero(mask.T)
-    order = np.lexsort((k_of, i_of))
-    S, mean, r = S[np.ix_(order, order)], mean[order], r[order]
-    G = S - total * np.outer(mean, mean)
-    r = r - total * np.outer(mean, m_y)
-    return G, r, mean, m_y
+
+def _row_blocks(n_rows, n_columns, entries=2**20):
+    step = max(1, entries // max(1, n_columns))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
 
 
 def moment_cost(n_samples, mask, n_features):

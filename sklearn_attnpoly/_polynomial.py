@@ -44,6 +44,78 @@ def monomial_exponents(n_variables, degree):
     )
 
 
+#: Exponent codes below this are looked up in a direct table, others by search.
+DENSE_CODES = 2**24
+
+
+class MonomialTable:
+    """All monomials of degree at most ``max_degree`` in ``n_variables`` variables.
+
+    Degree by degree, and within a degree grouped by their first variable:
+    those of degree ``D`` whose first variable is ``j`` are ``z_j`` times the
+    monomials of degree ``D - 1`` whose first variable is ``j`` or later, a
+    contiguous run of the previous degree. A table of values therefore costs
+    one multiplication per entry, in slices.
+
+    Exponents are keyed by the integer code ``sum_j a_j r^j`` with radix ``r =
+    max_degree + 1``: the code of a sum of two exponents whose sum stays within
+    ``max_degree`` is the sum of their codes (no digit carries).
+    """
+
+    def __init__(self, n_variables, max_degree):
+        eye = np.eye(n_variables, dtype=np.int64)
+        blocks = [np.zeros((1, n_variables), dtype=np.int64)]
+        first = [np.array([n_variables])]  # the constant: no first variable
+        #: steps[D] lists (j, rows of degree D, rows of degree D - 1) per variable
+        self.steps = [[]]
+        start = 0
+        for _ in range(max_degree):
+            previous, prev_first = blocks[-1], first[-1]
+            new, new_first, steps, offset = [], [], [], start + len(previous)
+            for j in range(n_variables):
+                run = np.flatnonzero(prev_first >= j)  # contiguous: sorted by first
+                src = slice(start + run[0], start + run[-1] + 1)
+                dst = slice(offset, offset + len(run))
+                new.append(previous[run] + eye[j])
+                new_first.append(np.full(len(run), j))
+                steps.append((j, dst, src))
+                offset += len(run)
+            start += len(previous)
+            blocks.append(np.concatenate(new) if new else previous[:0])
+            first.append(np.concatenate(new_first) if new_first else prev_first[:0])
+            self.steps.append(steps)
+        self.exponents = np.concatenate(blocks)
+        self.degrees = self.exponents.sum(axis=1)
+        # start[D]: index of the first monomial of degree D
+        self.start = np.searchsorted(self.degrees, np.arange(max_degree + 2))
+        self.radix = max_degree + 1
+        self.codes = self.code(self.exponents)
+        self.order = np.argsort(self.codes)
+        if self.radix**n_variables <= DENSE_CODES:  # a direct table of positions
+            self.table = np.zeros(self.radix**n_variables, dtype=np.int64)
+            self.table[self.codes] = np.arange(len(self.codes))
+
+    def code(self, exponents):
+        weights = self.radix ** np.arange(exponents.shape[-1], dtype=np.int64)
+        return np.asarray(exponents, dtype=np.int64) @ weights
+
+    def lookup(self, codes):
+        """Positions of the monomials with these codes (which must exist)."""
+        if hasattr(self, "table"):
+            return self.table[codes]
+        return self.order[np.searchsorted(self.codes, codes, sorter=self.order)]
+
+    def values(self, Z):
+        """``table[j, n] = z_n^{a_j}`` for the rows of ``Z`` (``(rows, vars)``)."""
+        table = np.empty((len(self.exponents), len(Z)))
+        table[0] = 1.0
+        Zt = np.ascontiguousarray(Z.T)
+        for steps in self.steps[1:]:
+            for j, dst, src in steps:
+                np.multiply(table[src], Zt[j], out=table[dst])
+        return table
+
+
 def multinomial_coefficients(exponents):
     """``|alpha|! / alpha!`` for each row of ``exponents``.
 
