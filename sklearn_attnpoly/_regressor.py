@@ -88,7 +88,10 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         that many random unit directions drawn from ``random_state``.
     solver : {"lstsq", "sgd", "adam"}, default="lstsq"
         ``"lstsq"`` keeps ``F`` fixed and solves ``beta, b`` by weighted ridge
-        least squares on the slots the frozen network computes. ``"sgd"`` (the
+        least squares on the slots the frozen network computes (its normal
+        equations formed from the data's moments of degree ``2 q`` when that
+        is cheaper, which is exact since the training rows lie inside the
+        blocks' bound). ``"sgd"`` (the
         paper's protocol) and ``"adam"`` also train ``F``, by mini-batch
         gradient steps through the frozen blocks, with a one-cycle learning
         rate from ``lr / 10`` to ``lr`` and gradient-norm clipping at 1.
