@@ -33,8 +33,9 @@ import numpy as np
 from ._directions import ridge_power_matrix
 from ._polynomial import MonomialTable, homogeneous_exponents
 
-#: Entries of one chunk's monomial table ``(monomials, rows)``: 32 MiB in float64.
-CHUNK_ENTRIES = 2**22
+#: Entries of one chunk's monomial table ``(monomials, rows)``: 4 MiB in float64,
+#: small enough to stay in the cache between its making and its products.
+CHUNK_ENTRIES = 2**19
 
 
 class MomentTable:
@@ -65,14 +66,16 @@ class MomentTable:
         self.offsets = np.concatenate([[0], np.cumsum(sizes)])
         self.moments = np.zeros((weights.shape[1], int(self.offsets[-1])))
         rows_per_chunk = max(1, CHUNK_ENTRIES // max(len(u.codes), len(v.codes)))
+        chunk = min(rows_per_chunk, len(X))
+        U, V, Vw = (np.empty((len(t.codes), chunk)) for t in (u, v, v))
         for start in range(0, len(X), rows_per_chunk):
             rows = slice(start, start + rows_per_chunk)
-            U = u.values(X[rows, : self.split])
-            V = v.values(X[rows, self.split :])
+            U_c = u.values(X[rows, : self.split], out=U)
+            V_c = v.values(X[rows, self.split :], out=V)
             for c in range(weights.shape[1]):
-                Vw = V * weights[rows, c]
+                Vw_c = np.multiply(V_c, weights[rows, c], out=Vw[:, : V_c.shape[1]])
                 for i in range(max_degree + 1):
-                    block = U[u.start[i] : u.start[i + 1]] @ Vw[: widths[i]].T
+                    block = U_c[u.start[i] : u.start[i + 1]] @ Vw_c[: widths[i]].T
                     where = slice(self.offsets[i], self.offsets[i + 1])
                     self.moments[c, where] += block.ravel()
 

@@ -105,9 +105,12 @@ class MonomialTable:
             return self.table[codes]
         return self.order[np.searchsorted(self.codes, codes, sorter=self.order)]
 
-    def values(self, Z):
-        """``table[j, n] = z_n^{a_j}`` for the rows of ``Z`` (``(rows, vars)``)."""
-        table = np.empty((len(self.exponents), len(Z)))
+    def values(self, Z, out=None):
+        """``table[j, n] = z_n^{a_j}`` for the rows of ``Z`` (``(rows, vars)``),
+        written into ``out`` when given (reused from chunk to chunk, it spares
+        the page faults of a fresh table)."""
+        shape = (len(self.exponents), len(Z))
+        table = np.empty(shape) if out is None else out[:, : len(Z)]
         table[0] = 1.0
         Zt = np.ascontiguousarray(Z.T)
         for steps in self.steps[1:]:
