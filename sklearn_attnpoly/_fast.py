@@ -28,6 +28,9 @@ pass is analytic: with ``ds_k/dt = -(s_{k-1} + t ds_{k-1}/dt)``, which is
     dL/dbeta_iko = sum_b g_bo s_k(t_bi),      dL/dF = (dL/dt)^T x,
 
 the first by Horner's rule in ``t`` and the second from recomputed slots.
+For training, :class:`WeightedMSEReadout` computes the weighted squared error
+and this gradient in the same pass as ``y``, so that ``t`` and the slots are
+computed once per step, not twice.
 """
 
 import math
@@ -35,8 +38,12 @@ import math
 import torch
 
 #: Entries of a ``(rows, n)`` array per chunk: small enough that the handful of
-#: arrays one chunk uses stays in the cache.
-CHUNK_ENTRIES = 2**17
+#: arrays one chunk uses stays in the processor's caches, large enough that the
+#: fixed cost of each of the chunk's few dozen tensor operations (a few
+#: microseconds) stays small against its work. At the f2 shape in float32 a
+#: gradient step took about 10 % less time with 2**18 than with 2**17 or 2**16
+#: (one or two threads, 2-core AMD EPYC), and no less with 2**18.5 or 2**19.
+CHUNK_ENTRIES = 2**18
 
 
 def _chunk_rows(n_tokens):
@@ -49,21 +56,48 @@ def _row_chunks(n_rows, n_tokens):
         yield slice(start, min(start + step, n_rows))
 
 
-def _chunk_buffer(x, n, q):
-    """Room for the slots of one chunk, ``(rows, q, n)``, reused chunk after
-    chunk so that it stays in the cache."""
-    return x.new_empty(min(len(x), _chunk_rows(n)), q, n)
+class _ChunkBuffers:
+    """Arrays for one chunk of rows, reused chunk after chunk so that they stay
+    in the cache and no chunk allocates.
+
+    ``t`` is ``(rows, n)`` and ``slots`` ``(rows, q, n)``, so that the slots of
+    a chunk are one ``(rows, q n)`` matrix for the readout; ``extra`` is one
+    more ``(rows, n)`` array: ``|t|``, then ``dy/dt``.
+    """
+
+    def __init__(self, x, n, q):
+        rows = min(len(x), _chunk_rows(n))
+        self.rows = rows
+        self.t = x.new_empty(rows, n)
+        self.slots = x.new_empty(rows, q, n)
+        self.extra = x.new_empty(rows, n)
+        # the views of a full chunk, made once: a view costs about as much as
+        # a small operation, and the chain takes q of them per chunk
+        self._full = self._views(rows)
+
+    def _views(self, m):
+        slots = self.slots[:m]
+        slot_list = [slots[:, k] for k in range(slots.shape[1])]
+        return self.t[:m], slots, slot_list, self.extra[:m]
+
+    def views(self, m):
+        """``(t, slots, [slot_1, ..., slot_q], extra)`` for a chunk of ``m`` rows."""
+        return self._full if m == self.rows else self._views(m)
 
 
 def _chain(t, two_M2, out):
     """Write the slots ``s_1..s_q`` of (1) for ``t`` of shape ``(rows, n)`` into
-    ``out`` of shape ``(rows, q, n)``."""
-    for k, c in enumerate(two_M2):
-        s_k = out[:, k]
+    ``out``, a list of ``q`` arrays of shape ``(rows, n)``.
+
+    Each step is a product, a sum and a difference, three operations rounded
+    one by one as the blocks round them (a fused multiply-add would round
+    ``t s_{k-1} + 2M_k^2`` once and give other bits).
+    """
+    for k, (c, s_k) in enumerate(zip(two_M2, out, strict=True)):
         if k == 0:  # y = s_0 = 1, and t * 1 is t
             torch.add(t, c, out=s_k)
         else:
-            torch.mul(t, out[:, k - 1], out=s_k).add_(c)
+            torch.mul(t, out[k - 1], out=s_k).add_(c)
         torch.sub(c, s_k, out=s_k)
 
 
@@ -125,13 +159,77 @@ def power_slots(t, two_M2, block_slots):
     """
     out = t.new_empty(len(t), len(two_M2), t.shape[1])
     for rows in _row_chunks(*t.shape):
-        _chain(t[rows], two_M2, out[rows])
+        chunk = out[rows]
+        _chain(t[rows], two_M2, [chunk[:, k] for k in range(len(two_M2))])
     out = out.transpose(1, 2)
     inside = t.abs().amax(dim=1) <= exact_radius(two_M2, t.dtype)  # not NaN
     rest = (~inside).nonzero().squeeze(1)
     if len(rest):
         out[rest] = block_slots(t[rest])
     return out
+
+
+def _readout_chunk(x_c, F, two_M2, beta_flat, views, a_c, y_c):
+    """``t``, its row maxima ``a_c = max_i |t_i|``, the slots (into ``views``)
+    and ``y_c = slots . beta`` for one chunk of rows ``x_c``."""
+    t, slots, slot_list, abs_t = views
+    torch.mm(x_c, F.T, out=t)
+    # max_i |t_i|, NaN included (vector_norm(t, inf) is 10 times slower)
+    torch.amax(torch.abs(t, out=abs_t), dim=1, out=a_c)
+    _chain(t, two_M2, slot_list)
+    torch.mm(slots.view(len(t), -1), beta_flat, out=y_c)
+
+
+def _gradient_chunk(x_c, g, F, derivative, views, grad_F_T, grad_beta, grad_x_c):
+    """Add one chunk's ``dL/dF^T`` and ``dL/dbeta`` (as ``(q n, n_outputs)``) to
+    ``grad_F_T`` and ``grad_beta``, and write its ``dL/dx`` into ``grad_x_c``
+    (when not None), from ``g = dL/dy`` and the chunk's ``t`` and slots."""
+    t, slots, _, dy_dt = views
+    n_outputs = g.shape[1]
+    grad_beta.addmm_(slots.view(len(t), -1).T, g)
+    for o in range(n_outputs):
+        _horner(t, derivative[o], out=dy_dt)
+        # dL/dt = g_o dy_o/dt scales whole rows: it is folded into the
+        # (rows, d) factors instead of taking a pass over (rows, n)
+        g_o = g[:, o, None]
+        grad_F_T.addmm_((x_c * g_o).T, dy_dt)
+        if grad_x_c is None:
+            continue
+        if n_outputs == 1:
+            torch.mm(dy_dt, F, out=grad_x_c).mul_(g_o)
+        else:
+            grad_x_c += (dy_dt @ F).mul_(g_o)
+
+
+def _derivative(beta):
+    """``(-1)^k k beta_k``: the coefficients of ``dy/dt`` in powers
+    ``t^(k-1)``, as contiguous rows of shape ``(n_outputs, q, n)``."""
+    q = beta.shape[1]
+    orders = torch.arange(1, q + 1, dtype=beta.dtype, device=beta.device)
+    derivative = (beta * (orders * (-1.0) ** orders)[:, None]).permute(2, 1, 0)
+    return derivative.contiguous()
+
+
+def _flat(beta):
+    n, q, n_outputs = beta.shape
+    return beta.transpose(0, 1).reshape(q * n, n_outputs)  # as (q, n)
+
+
+def _unflat(grad_beta, beta):
+    n, q, n_outputs = beta.shape
+    return grad_beta.view(q, n, n_outputs).transpose(0, 1)
+
+
+def _block_gradients(x_rest, F, beta, block_slots, grad_y_rest, need_x):
+    """``y = sum_ik beta_ik s_k`` with the blocks' own slots for the rows
+    beyond the exact radius, differentiated by autograd: ``(dL/dx or None,
+    dL/dF, dL/dbeta)`` for ``dL/dy = grad_y_rest``."""
+    with torch.enable_grad():
+        inputs = [v.detach().requires_grad_() for v in (x_rest, F, beta)]
+        x_, F_, beta_ = inputs
+        y_rest = torch.einsum("bnk,nko->bo", block_slots(x_ @ F_.T), beta_)
+        grad_x, grad_F, grad_beta = torch.autograd.grad(y_rest, inputs, grad_y_rest)
+    return (grad_x if need_x else None), grad_F, grad_beta
 
 
 class PowerReadout(torch.autograd.Function):
@@ -147,18 +245,15 @@ class PowerReadout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, F, beta, two_M2, block_slots):
         n, q, n_outputs = beta.shape
-        beta_flat = beta.transpose(0, 1).reshape(q * n, n_outputs)  # as (q, n)
-        radius = exact_radius(two_M2, x.dtype)
+        beta_flat = _flat(beta)
         y = x.new_empty(len(x), n_outputs)
-        slots = _chunk_buffer(x, n, q)
         a = x.new_empty(len(x))
+        buffers = _ChunkBuffers(x, n, q)
         for rows in _row_chunks(len(x), n):
-            t = x[rows] @ F.T
-            a[rows] = t.abs().amax(dim=1)
-            _chain(t, two_M2, slots[: len(t)])
-            torch.mm(slots[: len(t)].view(len(t), q * n), beta_flat, out=y[rows])
-        rest = (~(a <= radius)).nonzero().squeeze(1)  # NaN included
-        if len(rest):
+            views = buffers.views(rows.stop - rows.start)
+            _readout_chunk(x[rows], F, two_M2, beta_flat, views, a[rows], y[rows])
+        rest = (~(a <= exact_radius(two_M2, x.dtype))).nonzero().squeeze(1)
+        if len(rest):  # NaN included
             y[rest] = torch.einsum("bnk,nko->bo", block_slots(x[rest] @ F.T), beta)
         ctx.save_for_backward(x, F, beta, rest)
         ctx.two_M2, ctx.block_slots = two_M2, block_slots
@@ -168,41 +263,29 @@ class PowerReadout(torch.autograd.Function):
     def backward(ctx, grad_y):
         x, F, beta, rest = ctx.saved_tensors
         n, q, n_outputs = beta.shape
-        # (-1)^k k beta_k: the coefficients of dy/dt in powers t^(k-1), as
-        # contiguous rows of shape (n_outputs, q, n)
-        orders = torch.arange(1, q + 1, dtype=beta.dtype, device=beta.device)
-        derivative = (beta * (orders * (-1.0) ** orders)[:, None]).permute(2, 1, 0)
-        derivative = derivative.contiguous()
+        derivative = _derivative(beta)
         grad_y_rest = grad_y[rest]
         grad_y = grad_y.index_fill(0, rest, 0)  # the blocks give these rows' below
-        grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        need_x = ctx.needs_input_grad[0]
+        grad_x = x.new_zeros(x.shape) if need_x else None
         grad_F_T = F.new_zeros(F.shape[1], n)
         grad_beta = beta.new_zeros(q * n, n_outputs)
-        slots = _chunk_buffer(x, n, q)
-        grad_t = x.new_empty(len(slots), n)
+        buffers = _ChunkBuffers(x, n, q)
         for rows in _row_chunks(len(x), n):
-            x_c, g = x[rows], grad_y[rows]
-            t = x_c @ F.T
-            _chain(t, ctx.two_M2, slots[: len(t)])
-            grad_beta.addmm_(slots[: len(t)].view(len(t), q * n).T, g)
-            grad_t_c = grad_t[: len(t)].zero_()
-            for o in range(n_outputs):
-                grad_t_c.addcmul_(_horner(t, derivative[o]), g[:, o, None])
-            grad_F_T.addmm_(x_c.T, grad_t_c)
-            if grad_x is not None:
-                torch.mm(grad_t_c, F, out=grad_x[rows])
-        grad_F = grad_F_T.T
-        grad_beta = grad_beta.view(q, n, n_outputs).transpose(0, 1)
+            views = buffers.views(rows.stop - rows.start)
+            t = views[0]
+            torch.mm(x[rows], F.T, out=t)
+            _chain(t, ctx.two_M2, views[2])
+            grad_x_c = None if grad_x is None else grad_x[rows]
+            _gradient_chunk(
+                x[rows], grad_y[rows], F, derivative, views, grad_F_T, grad_beta,
+                grad_x_c,
+            )  # fmt: skip
+        grad_F, grad_beta = grad_F_T.T, _unflat(grad_beta, beta)
         if len(rest):
-            with torch.enable_grad():
-                inputs = [v.detach().requires_grad_() for v in (x[rest], F, beta)]
-                x_rest, F_, beta_ = inputs
-                y_rest = torch.einsum(
-                    "bnk,nko->bo", ctx.block_slots(x_rest @ F_.T), beta_
-                )
-                grad_x_rest, grad_F_rest, grad_beta_rest = torch.autograd.grad(
-                    y_rest, inputs, grad_y_rest
-                )
+            grad_x_rest, grad_F_rest, grad_beta_rest = _block_gradients(
+                x[rest], F, beta, ctx.block_slots, grad_y_rest, need_x
+            )
             if grad_x is not None:
                 grad_x[rest] = grad_x_rest
             grad_F = grad_F + grad_F_rest
@@ -210,10 +293,94 @@ class PowerReadout(torch.autograd.Function):
         return grad_x, grad_F, grad_beta, None, None
 
 
-def _horner(t, coef):
+class WeightedMSEReadout(torch.autograd.Function):
+    """The training loss of the network and its gradient, in one pass.
+
+    ``apply(x, F, beta, b, y_weighted, two_M2, block_slots)``, with ``x``,
+    ``F``, ``beta``, ``two_M2`` and ``block_slots`` as in
+    :class:`PowerReadout`, ``b`` of shape ``(n_outputs,)`` and ``y_weighted``
+    of shape ``(rows, n_outputs + 1)``, targets then row weights, returns
+    ``(loss, y)``: ``y = PowerReadout(x) + b`` and the loss of
+    :class:`~sklearn_attnpoly._training.WeightedMSELoss`,
+
+        L = sum_b w_b mean_o (y_bo - z_bo)^2 / sum_b w_b,
+
+    with the same numbers. ``dL/dy_bo = 2 w_b (y_bo - z_bo) / (n_outputs sum_b
+    w_b)`` is known as soon as a chunk's ``y`` is, so the chunk's slots, still
+    in the cache, give its share of the gradient at once: ``t`` and the slots
+    are computed once per step instead of again in a backward pass. The
+    gradient is the one :class:`PowerReadout`'s backward pass gives for that
+    ``dL/dy``; it is kept for the backward pass (the size of ``F``, ``beta``
+    and ``b``) and scaled there by ``dL/dloss``. ``y`` carries no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, F, beta, b, y_weighted, two_M2, block_slots):
+        n, q, n_outputs = beta.shape
+        target, weight = y_weighted[:, :-1], y_weighted[:, -1]
+        total = weight.sum()
+        # dL/dy rounded as autograd rounds WeightedMSELoss's backward pass:
+        # (1 / sum w) w_b / n_outputs, times 2 (y - z)
+        row_scale = (1.0 / total * weight / n_outputs)[:, None]
+        radius = exact_radius(two_M2, x.dtype)
+        beta_flat, derivative = _flat(beta), _derivative(beta)
+        need_x = ctx.needs_input_grad[0]
+        y = x.new_empty(len(x), n_outputs)
+        g = x.new_empty(len(x), n_outputs)
+        a = x.new_empty(len(x))
+        grad_x = x.new_zeros(x.shape) if need_x else None
+        grad_F_T = F.new_zeros(F.shape[1], n)
+        grad_beta = beta.new_zeros(q * n, n_outputs)
+        zero = x.new_zeros(())
+        buffers = _ChunkBuffers(x, n, q)
+        for rows in _row_chunks(len(x), n):
+            views = buffers.views(rows.stop - rows.start)
+            x_c, y_c, g_c = x[rows], y[rows], g[rows]
+            _readout_chunk(x_c, F, two_M2, beta_flat, views, a[rows], y_c)
+            y_c.add_(b)
+            torch.mul(row_scale[rows], 2 * (y_c - target[rows]), out=g_c)
+            # rows beyond the radius get the blocks' gradient below
+            inside = (a[rows] <= radius)[:, None]
+            grad_x_c = None if grad_x is None else grad_x[rows]
+            _gradient_chunk(
+                x_c, torch.where(inside, g_c, zero), F, derivative, views, grad_F_T,
+                grad_beta, grad_x_c,
+            )  # fmt: skip
+        grad_F, grad_beta = grad_F_T.T, _unflat(grad_beta, beta)
+        rest = (~(a <= radius)).nonzero().squeeze(1)
+        if len(rest):  # NaN included
+            x_rest = x[rest]
+            slots_rest = block_slots(x_rest @ F.T)
+            y[rest] = torch.einsum("bnk,nko->bo", slots_rest, beta) + b
+            g[rest] = row_scale[rest] * (2 * (y[rest] - target[rest]))
+            grad_x_rest, grad_F_rest, grad_beta_rest = _block_gradients(
+                x_rest, F, beta, block_slots, g[rest], need_x
+            )
+            if grad_x is not None:
+                grad_x[rest] = grad_x_rest
+            grad_F = grad_F + grad_F_rest
+            grad_beta = grad_beta + grad_beta_rest
+        loss = (weight * ((y - target) ** 2).mean(dim=1)).sum() / total
+        ctx.grads = grad_x, grad_F, grad_beta, g.sum(0)
+        ctx.mark_non_differentiable(y)
+        return loss, y
+
+    @staticmethod
+    def backward(ctx, grad_loss, grad_y):
+        scaled = [None if v is None else grad_loss * v for v in ctx.grads]
+        return *scaled, None, None, None
+
+
+def _horner(t, coef, out):
     """``sum_k coef[k] t^k`` for ``t`` of shape ``(rows, n)`` and ``coef`` of
-    shape ``(degree + 1, n)``, by Horner's rule."""
-    h = coef[-1].expand_as(t).clone()
-    for k in range(len(coef) - 2, -1, -1):
-        h.mul_(t).add_(coef[k])
-    return h
+    shape ``(degree + 1, n)``, by Horner's rule, into ``out``.
+
+    One fused multiply-add per degree (``addcmul``): this is the gradient, not
+    the blocks' values, so its rounding need not follow theirs.
+    """
+    if len(coef) == 1:
+        return out.copy_(coef[0].expand_as(t))
+    torch.addcmul(coef[-2], coef[-1], t, out=out)
+    for k in range(len(coef) - 3, -1, -1):
+        torch.addcmul(coef[k], out, t, out=out)
+    return out

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ._block import DenseProductBlock, StructuredProductBlock, check_dense_fits
-from ._fast import PowerReadout, power_slots
+from ._fast import PowerReadout, WeightedMSEReadout, power_slots
 from ._tokens import TokenLayout, embed
 
 #: Relative margin of each block's ``M`` over the largest ``|x|`` and ``|y|`` it
@@ -122,6 +122,21 @@ class AttentionPolynomialNetwork(nn.Module):
             y = PowerReadout.apply(x, self.F, beta, self._two_M2(), self.block_slots)
             return y + self.b
         return torch.einsum("bnk,nko->bo", self.slots(x), beta) + self.b
+
+    def weighted_mse_loss(self, x, y_weighted):
+        """The training loss and the output in one pass (structured engine).
+
+        ``loss = sum_b w_b mean_o (C^q(x_b)_o - y_bo)^2 / sum_b w_b``, with the
+        row weights ``w`` as the last column of ``y_weighted``; returns
+        ``(loss, y)``, ``y`` without a graph. The gradient is computed chunk by
+        chunk with the forward pass
+        (:class:`~sklearn_attnpoly._fast.WeightedMSEReadout`), with the numbers
+        of :meth:`forward`, the loss and autograd.
+        """
+        beta = self.beta * self.mask[..., None]
+        return WeightedMSEReadout.apply(
+            x, self.F, beta, self.b, y_weighted, self._two_M2(), self.block_slots
+        )
 
     def _two_M2(self):
         return [block.two_M2 for block in self.blocks]

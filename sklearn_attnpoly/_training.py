@@ -7,13 +7,97 @@ Every solver ends with the fitted :class:`AttentionPolynomialNetwork` inside a
 learning rate (the paper's protocol: from ``lr / 10`` up to ``lr``), gradient
 norm clipping, a projection that keeps every ``||xi_i|| <= 1`` after each step,
 and a guard that stops a run whose loss stops being finite.
+
+The rows of a batch are taken from the data with one indexing operation
+(:func:`batch_loader`, :class:`BatchDataset`), not one ``__getitem__`` and one
+tensor per row as a default :class:`torch.utils.data.DataLoader` does: at the
+paper's f2 shape that per-row loading cost about as much as the gradient steps.
+Each step computes the loss and its gradient in one pass over the batch
+(:class:`PolynomialNet`).
 """
 
 import math
 
+import numpy as np
 import torch
 from skorch import NeuralNetRegressor
 from skorch.callbacks import Callback, GradientNormClipping, LRScheduler, ProgressBar
+from skorch.dataset import Dataset, unpack_data
+from skorch.utils import to_tensor
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+from ._network import AttentionPolynomialNetwork
+
+
+class BatchDataset(Dataset):
+    """:class:`skorch.dataset.Dataset` that takes a batch of rows at once.
+
+    ``dataset[indices]``, with ``indices`` a list of row numbers, indexes the
+    arrays ``X`` and ``y`` (NumPy arrays or tensors) once each. skorch's own
+    ``Dataset`` accepts such a list too, but passes it to scikit-learn's
+    ``_safe_indexing``, which checks the type of every index in Python, about
+    as slow as taking the rows one by one. Single rows and other kinds of data
+    (data frames, dicts, sparse matrices) are left to skorch's ``Dataset``.
+    """
+
+    def __getitem__(self, i):
+        arrays = (np.ndarray, torch.Tensor)
+        if not (
+            isinstance(i, list)
+            and isinstance(self.X, arrays)
+            and (self.y is None or isinstance(self.y, arrays))
+        ):
+            return super().__getitem__(i)
+        rows = np.asarray(i, dtype=np.intp)
+
+        def take(data):
+            if isinstance(data, torch.Tensor):
+                return data[torch.from_numpy(rows).to(data.device)]
+            return data[rows]
+
+        return self.transform(take(self.X), None if self.y is None else take(self.y))
+
+
+def batch_loader(dataset, batch_size, shuffle=False, generator=None, **kwargs):
+    """A :class:`~torch.utils.data.DataLoader` that loads each batch with one
+    indexing operation; skorch's ``iterator_train`` and ``iterator_valid``.
+
+    The :class:`~torch.utils.data.BatchSampler` is the loader's *sampler* and
+    ``batch_size=None`` turns automatic batching off, so the loader calls
+    ``dataset[indices]`` once per batch, with the batch's list of row indices
+    (which :class:`BatchDataset` answers by indexing its arrays), and converts
+    the arrays it returns to tensors. The indices, their order and the
+    draws from ``generator`` are those of ``DataLoader(dataset, batch_size,
+    shuffle=shuffle, generator=generator)``, whose default sampler and batch
+    sampler are the same two classes, so a seed gives the same batches, last
+    partial batch included.
+
+    Parameters
+    ----------
+    dataset : torch Dataset
+        Indexable by a list of row indices, as :class:`skorch.dataset.Dataset`.
+    batch_size : int
+        Rows per batch; the last batch holds what is left.
+    shuffle : bool, default=False
+        Draw a new order of the rows, from ``generator``, at every pass.
+    generator : torch.Generator, default=None
+        Source of the shuffling.
+    **kwargs : dict
+        Further :class:`~torch.utils.data.DataLoader` arguments
+        (``num_workers``, ``pin_memory``, ...).
+
+    Returns
+    -------
+    torch.utils.data.DataLoader
+    """
+    if shuffle:
+        rows = RandomSampler(dataset, generator=generator)
+    else:
+        rows = SequentialSampler(dataset)
+    sampler = BatchSampler(rows, batch_size, drop_last=False)
+    return DataLoader(
+        dataset, batch_size=None, sampler=sampler, generator=generator, **kwargs
+    )
 
 
 class WeightedMSELoss(torch.nn.Module):
@@ -27,6 +111,35 @@ class WeightedMSELoss(torch.nn.Module):
         y_true, weight = y_weighted[:, :-1], y_weighted[:, -1]
         squared = ((y_pred - y_true) ** 2).mean(dim=1)
         return (weight * squared).sum() / weight.sum()
+
+
+class PolynomialNet(NeuralNetRegressor):
+    """:class:`skorch.NeuralNetRegressor` whose training step takes one pass.
+
+    With the structured network and :class:`WeightedMSELoss`, the step
+    computes ``y``, the loss and its gradient chunk by chunk in the same pass
+    (:meth:`AttentionPolynomialNetwork.weighted_mse_loss`), with the numbers of
+    the module's forward, the criterion and their backward passes; the
+    backward pass of the module alone would compute ``t = Fx`` and the slots
+    of every row a second time, about a third of a step. Otherwise, skorch's
+    own step. Callbacks see the step as usual; ``y_pred`` carries no graph.
+    """
+
+    def train_step_single(self, batch, **fit_params):
+        module, criterion = self.module_, self.criterion_
+        if (
+            fit_params
+            or not isinstance(criterion, WeightedMSELoss)
+            or not isinstance(module, AttentionPolynomialNetwork)
+            or module.engine != "structured"
+        ):
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi, yi = to_tensor(Xi, device=self.device), to_tensor(yi, device=self.device)
+        loss, y_pred = module.weighted_mse_loss(Xi, yi)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
 
 
 class ProjectDirections(Callback):
@@ -68,7 +181,7 @@ def make_net(
     verbose,
     seed,
 ):
-    """A :class:`skorch.NeuralNetRegressor` around ``module``, initialized.
+    """A :class:`PolynomialNet` around ``module``, initialized.
 
     For ``solver="lstsq"`` the net only predicts; for ``"sgd"`` and ``"adam"``
     it carries the training callbacks and ``callbacks`` (copies, named by
@@ -98,10 +211,12 @@ def make_net(
         optimizer = torch.optim.SGD if solver == "sgd" else torch.optim.Adam
         kwargs["optimizer"] = optimizer
         kwargs["iterator_train__shuffle"] = True
+        # the loader draws from this generator too (one number per pass, as
+        # every DataLoader does), then the order of the rows
         kwargs["iterator_train__generator"] = torch.Generator().manual_seed(seed)
     for i, cb in enumerate(callbacks):
         train_callbacks.append((f"user_{i}_{type(cb).__name__}", cb))
-    net = NeuralNetRegressor(
+    net = PolynomialNet(
         module,
         criterion=WeightedMSELoss,
         lr=lr,
@@ -111,6 +226,9 @@ def make_net(
         device=device,
         callbacks=train_callbacks,
         verbose=verbose,
+        dataset=BatchDataset,
+        iterator_train=batch_loader,
+        iterator_valid=batch_loader,
         **kwargs,
     )
     return net.initialize()

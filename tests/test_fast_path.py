@@ -9,8 +9,9 @@ import torch
 from sklearn_attnpoly import AttentionPolynomialNetwork
 from sklearn_attnpoly._block import check_dense_fits
 from sklearn_attnpoly._directions import lattice_directions
-from sklearn_attnpoly._fast import exact_radius
+from sklearn_attnpoly._fast import WeightedMSEReadout, exact_radius
 from sklearn_attnpoly._tokens import TokenLayout
+from sklearn_attnpoly._training import WeightedMSELoss
 
 
 def _network(degree=4, n_outputs=2, dtype=torch.float64, radius=2.0):
@@ -98,3 +99,80 @@ def test_dense_engine_refuses_what_does_not_fit():
     )
     with pytest.raises(MemoryError, match="smaller batch_size"):
         net(torch.zeros(10**5, 10, dtype=torch.float64))
+
+
+def _weighted_targets(n_rows, n_outputs, dtype, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    target = torch.randn(n_rows, n_outputs, generator=generator, dtype=dtype)
+    weight = torch.rand(n_rows, generator=generator, dtype=dtype) * 2
+    weight[::7] = 0  # rows of weight zero are in the batch, and count for nothing
+    return torch.column_stack([target, weight])
+
+
+def _loss_and_gradients(net, x, y_weighted, fused, factor=1.0):
+    x = x.clone().requires_grad_()
+    net.zero_grad()
+    if fused == "one pass":
+        beta = net.beta * net.mask[..., None]
+        loss, y = WeightedMSEReadout.apply(
+            x, net.F, beta, net.b, y_weighted, net._two_M2(), net.block_slots
+        )
+        assert not y.requires_grad
+    else:
+        y = net(x) if fused == "forward" else _block_forward(net, x)
+        loss = WeightedMSELoss()(y, y_weighted)
+    (factor * loss).backward()
+    grads = [x.grad, net.F.grad, net.beta.grad, net.b.grad]
+    return [loss.detach(), y.detach()] + [g.clone() for g in grads]
+
+
+@pytest.mark.parametrize("factor", [1.0, 3.0])
+@pytest.mark.parametrize("n_outputs", [1, 3])
+@pytest.mark.parametrize("scale", [0.2, 1.0, 3.0, 100.0])
+def test_fused_loss_equals_forward_criterion_and_backward(scale, n_outputs, factor):
+    # the one-pass loss and gradient against the network's forward pass, and
+    # against the blocks one by one, each with WeightedMSELoss and autograd;
+    # 3.0 and 100.0 put rows beyond the radius, and factor = dL/dloss other
+    # than 1 must reach every gradient
+    net = _network(n_outputs=n_outputs)
+    x = torch.randn(300, 3, dtype=torch.float64) * scale
+    y_weighted = _weighted_targets(300, n_outputs, torch.float64)
+    fused = _loss_and_gradients(net, x, y_weighted, "one pass", factor)
+    forward = _loss_and_gradients(net, x, y_weighted, "forward", factor)
+    blocks = _loss_and_gradients(net, x, y_weighted, "blocks", factor)
+    for ours, theirs, reference in zip(fused, forward, blocks, strict=True):
+        if scale <= 1.0 and factor == 1.0:
+            # every row inside, and dL/dloss = 1 as in training: the forward
+            # pass's operations in the same order, so the same bits
+            assert torch.equal(ours, theirs)
+        scale_ = reference.abs().max().clamp(min=1.0)
+        for value in (ours, theirs):
+            torch.testing.assert_close(
+                value / scale_, reference / scale_, rtol=0, atol=1e-12
+            )
+
+
+def test_fused_loss_in_float32_is_bitwise_the_unfused_step():
+    net = _network(n_outputs=1, dtype=torch.float32)
+    x = torch.randn(2000, 3, dtype=torch.float32)  # several chunks
+    x /= x.norm(dim=1, keepdim=True).max()
+    y_weighted = _weighted_targets(2000, 1, torch.float32)
+    fused = _loss_and_gradients(net, x, y_weighted, "one pass")
+    reference = _loss_and_gradients(net, x, y_weighted, "forward")
+    for ours, theirs in zip(fused, reference, strict=True):
+        assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("degree", [1, 2])
+def test_fused_loss_of_low_degrees_equals_the_blocks(degree):
+    # degree 1 has a constant dy/dt, which Horner's rule does not run through
+    net = _network(degree=degree, n_outputs=2)
+    x = torch.randn(300, 3, dtype=torch.float64) * 1.5
+    y_weighted = _weighted_targets(300, 2, torch.float64)
+    fused = _loss_and_gradients(net, x, y_weighted, "one pass")
+    blocks = _loss_and_gradients(net, x, y_weighted, "blocks")
+    for ours, reference in zip(fused, blocks, strict=True):
+        scale_ = reference.abs().max().clamp(min=1.0)
+        torch.testing.assert_close(
+            ours / scale_, reference / scale_, rtol=0, atol=1e-12
+        )

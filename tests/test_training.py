@@ -1,0 +1,267 @@
+"""The skorch side (``_training.py``): batches, weights, schedule, prediction."""
+
+import numpy as np
+import pytest
+import torch
+from skorch import NeuralNetRegressor
+from skorch.callbacks import Callback
+from skorch.dataset import Dataset
+from torch.utils.data import DataLoader
+
+from sklearn_attnpoly import AttentionPolynomialRegressor, _network, _training
+from sklearn_attnpoly._training import BatchDataset, WeightedMSELoss, batch_loader
+
+
+def _data(n=103, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = X[:, 0] ** 2 - X[:, 1] * X[:, 2] + 0.3 * rng.normal(size=n)
+    return X, y
+
+
+class RecordBatches(Callback):
+    """Keeps every training batch (inputs and weighted targets) and the
+    learning rate it was trained with."""
+
+    def initialize(self):
+        self.batches, self.lrs = [], []
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            X, y = batch
+            self.batches.append((X.clone(), y.clone()))
+            self.lrs.append(net.optimizer_.param_groups[0]["lr"])
+
+
+def _recorder(est):
+    [recorder] = [cb for _, cb in est.net_.callbacks_ if isinstance(cb, RecordBatches)]
+    return recorder
+
+
+def _sgd(**params):
+    defaults = dict(
+        degree=2,
+        n_directions=6,
+        solver="sgd",
+        batch_size=25,
+        max_epochs=3,
+        lr=1e-2,
+        dtype="float64",
+        device="cpu",
+        random_state=0,
+    )
+    return AttentionPolynomialRegressor(**(defaults | params))
+
+
+def _epochs(batches, per_epoch):
+    return [batches[i : i + per_epoch] for i in range(0, len(batches), per_epoch)]
+
+
+# -- the loader against PyTorch's per-row loader ------------------------------
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_batches_equal_the_per_row_loader(seed, as_tensor):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(103, 4)).astype(np.float32)
+    Y = rng.normal(size=(103, 2)).astype(np.float32)
+    if as_tensor:
+        X, Y = torch.from_numpy(X), torch.from_numpy(Y)
+    per_row = DataLoader(
+        Dataset(X, Y),
+        batch_size=25,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    ours = batch_loader(
+        BatchDataset(X, Y),
+        batch_size=25,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    orders = []
+    for _ in range(3):  # a new order every pass, drawn alike
+        expected, got = list(per_row), list(ours)
+        assert [len(xb) for xb, _ in got] == [25, 25, 25, 25, 3]
+        for (x_exp, y_exp), (x_got, y_got) in zip(expected, got, strict=True):
+            assert torch.equal(x_got, x_exp) and torch.equal(y_got, y_exp)
+        orders.append(torch.cat([xb for xb, _ in got]))
+    assert not torch.equal(orders[0], orders[1])
+    # every row once per pass
+    rows = torch.as_tensor(X)
+    assert torch.equal(orders[0][orders[0][:, 0].argsort()], rows[rows[:, 0].argsort()])
+
+
+def test_unshuffled_loader_keeps_the_order_and_the_dummy_target():
+    X = np.arange(30.0).reshape(10, 3)
+    batches = list(batch_loader(BatchDataset(X), batch_size=4))
+    assert [b[0].tolist() for b in batches] == [
+        X[:4].tolist(),
+        X[4:8].tolist(),
+        X[8:].tolist(),
+    ]
+    # without y, skorch's Dataset gives a dummy target, as row by row
+    assert all(torch.equal(y, torch.zeros(1)) for _, y in batches)
+
+
+def test_batch_dataset_leaves_single_rows_and_other_data_to_skorch():
+    X = np.arange(12.0).reshape(4, 3)
+    Xi, yi = BatchDataset(X, X[:, 0])[2]
+    np.testing.assert_array_equal(Xi, X[2])
+    assert yi == X[2, 0]
+    as_dict = BatchDataset({"a": X}, X[:, 0])
+    Xb, yb = as_dict[[3, 1]]
+    np.testing.assert_array_equal(Xb["a"], X[[3, 1]])
+    np.testing.assert_array_equal(yb, X[[3, 1], 0])
+
+
+def test_fit_equals_fit_with_the_per_row_loader(monkeypatch):
+    X, y = _data()
+    w = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
+    ours = _sgd(callbacks=[RecordBatches()]).fit(X, y, sample_weight=w)
+    monkeypatch.setattr(_training, "batch_loader", DataLoader)
+    monkeypatch.setattr(_training, "BatchDataset", Dataset)
+    per_row = _sgd(callbacks=[RecordBatches()]).fit(X, y, sample_weight=w)
+    assert per_row.net_.iterator_train is DataLoader  # the patch took
+    got, expected = _recorder(ours).batches, _recorder(per_row).batches
+    assert len(got) == len(expected) == 3 * 5
+    for (x_got, y_got), (x_exp, y_exp) in zip(got, expected, strict=True):
+        assert torch.equal(x_got, x_exp) and torch.equal(y_got, y_exp)
+    np.testing.assert_array_equal(ours.predict(X), per_row.predict(X))
+    assert ours.loss_curve_ == per_row.loss_curve_
+
+
+# -- the one-pass training step -------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_one_pass_step_fits_what_skorchs_step_fits(monkeypatch, dtype):
+    X, y = _data()
+    Y = np.column_stack([y, X[:, 0] - X[:, 2]])
+    w = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
+    calls = []
+    one_pass = _network.WeightedMSEReadout
+
+    class Counted(one_pass):
+        @staticmethod
+        def forward(ctx, *args):
+            calls.append(len(args[0]))
+            return one_pass.forward(ctx, *args)
+
+    monkeypatch.setattr(_network, "WeightedMSEReadout", Counted)
+    ours = _sgd(dtype=dtype).fit(X, Y, sample_weight=w)
+    assert calls == [25, 25, 25, 25, 3] * 3
+    monkeypatch.setattr(_training, "PolynomialNet", NeuralNetRegressor)
+    skorchs = _sgd(dtype=dtype).fit(X, Y, sample_weight=w)
+    assert type(skorchs.net_) is NeuralNetRegressor and len(calls) == 15
+    np.testing.assert_array_equal(ours.predict(X), skorchs.predict(X))
+    assert ours.loss_curve_ == skorchs.loss_curve_
+
+
+def test_dense_engine_and_other_criteria_take_skorchs_step(monkeypatch):
+    def fail(*args):
+        raise AssertionError("the one-pass step was taken")
+
+    monkeypatch.setattr(_network.WeightedMSEReadout, "apply", fail)
+    X, y = _data(n=30)
+    est = _sgd(engine="dense", n_directions=3, max_epochs=1).fit(X, y)
+    assert est.n_iter_ == 1
+    net = est.net_.set_params(criterion=torch.nn.MSELoss).initialize()
+    net.partial_fit(X[:, :3].astype(np.float64), y[:, None])  # no weight column
+
+
+# -- what a fit trains on ---------------------------------------------------------
+
+
+def test_every_row_with_its_weight_once_per_epoch_last_batch_partial():
+    X, y = _data()
+    w = np.random.default_rng(2).uniform(0.5, 2.0, size=len(y))
+    est = _sgd(callbacks=[RecordBatches()]).fit(X, y, sample_weight=w)
+    recorder = _recorder(est)
+    X_scaled = est.scaling_.transform(X)
+    epochs = _epochs(recorder.batches, 5)
+    assert len(epochs) == 3
+    orders = []
+    for epoch in epochs:
+        assert [len(xb) for xb, _ in epoch] == [25, 25, 25, 25, 3]
+        xb = torch.cat([b[0] for b in epoch]).numpy()
+        yb = torch.cat([b[1] for b in epoch]).numpy()
+        # which training row each batch row is
+        order = np.array([np.flatnonzero((X_scaled == row).all(1))[0] for row in xb])
+        assert sorted(order) == list(range(len(X)))
+        np.testing.assert_array_equal(yb[:, -1], (w / w.mean())[order])
+        np.testing.assert_array_equal(
+            yb[:, 0], est.target_scaling_.transform(y[:, None])[order, 0]
+        )
+        orders.append(order)
+    assert not np.array_equal(orders[0], orders[1])  # shuffled every epoch
+    assert est.net_.history[:, "train_batch_count"] == [5, 5, 5]
+
+
+def test_same_seed_same_fit_other_seed_other_batches():
+    X, y = _data()
+    a = _sgd(callbacks=[RecordBatches()], random_state=3).fit(X, y)
+    b = _sgd(callbacks=[RecordBatches()], random_state=3).fit(X, y)
+    c = _sgd(callbacks=[RecordBatches()], random_state=4).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    for (xa, ya), (xb, yb) in zip(
+        _recorder(a).batches, _recorder(b).batches, strict=True
+    ):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert not torch.equal(_recorder(a).batches[0][1], _recorder(c).batches[0][1])
+    assert not np.allclose(a.predict(X), c.predict(X))
+
+
+def test_one_cycle_steps_once_per_batch_partial_batch_included():
+    X, y = _data()
+    est = _sgd(callbacks=[RecordBatches()], lr=0.05).fit(X, y)
+    lrs = _recorder(est).lrs
+    assert len(lrs) == 15  # OneCycleLR was built for 3 * ceil(103 / 25) steps
+    assert lrs[0] == pytest.approx(0.005)
+    assert max(lrs) == pytest.approx(0.05, rel=0.05)
+    assert lrs[-1] < 1e-3
+
+
+def test_weight_two_equals_a_duplicated_row_in_full_batch_sgd():
+    X, y = _data(n=40)
+    w = np.ones(len(y))
+    w[[3, 17]] = 2.0
+    repeat = np.where(w == 2.0, 2, 1)
+    params = dict(batch_size=100, max_epochs=5, lr=0.5, readout_init="zeros")
+    weighted = _sgd(**params).fit(X, y, sample_weight=w)
+    duplicated = _sgd(**params).fit(np.repeat(X, repeat, 0), np.repeat(y, repeat))
+    F_w, F_d = weighted.net_.module_.F, duplicated.net_.module_.F
+    # the steps moved F (lstsq keeps the initial directions), and moved it alike
+    start = _sgd(solver="lstsq").fit(X, y).net_.module_.F
+    assert (F_w - start).abs().max() > 1e-3
+    torch.testing.assert_close(F_w, F_d, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(weighted.predict(X), duplicated.predict(X), atol=1e-10)
+    # and a weight is not ignored: weight 1 everywhere trains another F
+    plain = _sgd(**params).fit(X, y)
+    assert (plain.net_.module_.F - F_w).abs().max() > 1e-6
+
+
+def test_weighted_loss_reads_the_weight_column():
+    loss = WeightedMSELoss()
+    y_pred = torch.tensor([[1.0], [2.0], [4.0]])
+    y_true = torch.tensor([[0.0, 2.0], [0.0, 1.0], [0.0, 0.0]])  # weights 2, 1, 0
+    assert loss(y_pred, y_true).item() == pytest.approx((2 * 1 + 1 * 4) / 3)
+
+
+# -- prediction --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", ["lstsq", "sgd"])
+def test_prediction_equals_the_module_forward(solver):
+    X, y = _data(n=60)
+    est = _sgd(solver=solver, batch_size=7, max_epochs=2).fit(X, y)
+    X_new = _data(n=47, seed=5)[0]
+    X_scaled = est.scaling_.transform(X_new)
+    with torch.no_grad():
+        forward = est.net_.module_(torch.as_tensor(X_scaled)).numpy()
+    # 47 rows in batches of 7: six full batches and a partial one, in order
+    np.testing.assert_allclose(est.net_.predict(X_scaled), forward, rtol=1e-10)
+    expected = est.target_scaling_.inverse_transform(forward)[:, 0]
+    np.testing.assert_allclose(est.predict(X_new), expected, rtol=1e-10)
