@@ -1,6 +1,13 @@
 """sklearn-attnpoly: the attention model of Fang et al. (2022) as a scikit-learn
-regressor that represents every polynomial of degree at most ``q`` exactly."""
+regressor that represents every polynomial of degree at most ``q`` exactly.
 
+The paper's synthetic tasks are in :mod:`sklearn_attnpoly.datasets`.
+"""
+
+# ``datasets`` is imported here, not only on demand, so that
+# ``sklearn_attnpoly.datasets.make_paper_f1`` works after a bare
+# ``import sklearn_attnpoly`` (the way ``sklearn.datasets`` is reached).
+from . import datasets
 from ._network import AttentionPolynomialNetwork
 from ._regressor import AttentionPolynomialRegressor
 from ._scaling import OutOfBoundWarning
@@ -12,4 +19,5 @@ __all__ = [
     "AttentionPolynomialRegressor",
     "OutOfBoundWarning",
     "__version__",
+    "datasets",
 ]

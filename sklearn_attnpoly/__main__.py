@@ -9,6 +9,7 @@ fit        fit a CSV file: metrics, the recovered polynomial, a saved model
 import argparse
 import csv
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -63,6 +64,56 @@ def exact_f2_check(n_points=2000, radius=5.0, seed=0, out=sys.stdout):
 
 class InputError(Exception):
     """A problem with the user's input, reported as one line and exit code 2."""
+
+
+#: ``fit`` refuses a degree whose least-squares readout has more power features
+#: than this: the readout solves a dense ``p x p`` system, 3.2 GB at this
+#: ``p``, and choosing the directions alone takes minutes before that. Degree 6
+#: on 10 columns has 8007 power features; degree 7 on 10 columns 19447.
+MAX_POWER_FEATURES = 20000
+
+
+def check_degree_size(degree, n_features):
+    """Raise :class:`InputError` if degree ``degree`` on ``n_features`` columns
+    needs more than :data:`MAX_POWER_FEATURES` power features.
+
+    The readout has one coefficient per monomial of degree 1 to ``q`` in ``d``
+    variables: ``C(d + q, q) - 1`` of them.
+    """
+    p = math.comb(n_features + degree, degree) - 1
+    if p > MAX_POWER_FEATURES:
+        raise InputError(
+            f"--degree {degree} on {n_features} feature columns needs {p} power "
+            f"features (C(d + q, q) - 1), more than the {MAX_POWER_FEATURES} "
+            f"this command fits (a {8 * p**2 / 1e9:.3g} GB system); choose a "
+            "smaller --degree."
+        )
+
+
+def _whole_number(minimum):
+    """An argparse ``type``: an integer of at least ``minimum``."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a whole number"
+            ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}; got {value}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like the command's
+    own errors (:class:`InputError`); ``--help`` still shows the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _demo(args):
@@ -154,6 +205,11 @@ def read_csv(path, target):
     if not rows:
         raise InputError(f"{path} is empty.")
     header = [name.strip() for name in rows[0]]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InputError(
+            f"{path}: the header names a column more than once: {', '.join(repeated)}."
+        )
     if target not in header:
         raise InputError(
             f"column {target!r} is not in {path}; its columns are: {', '.join(header)}."
@@ -200,6 +256,7 @@ def _fit(args):
     from sklearn.model_selection import train_test_split
 
     X, y, features = read_csv(args.data, args.target)
+    check_degree_size(args.degree, X.shape[1])
     if len(X) < 2:
         raise InputError(
             f"{args.data} needs at least 2 data rows to split; it has {len(X)}."
@@ -221,6 +278,11 @@ def _fit(args):
         est.fit(X_tr, y_tr)
     except (ValueError, FloatingPointError) as exc:
         raise InputError(f"could not fit {args.data}: {exc}") from exc
+    except MemoryError:
+        raise InputError(
+            f"not enough memory to fit degree {args.degree} on {X.shape[1]} "
+            f"feature columns and {len(X_tr)} rows; choose a smaller --degree."
+        ) from None
     fit_time = time.perf_counter() - start
     print(
         f"Fitted degree {args.degree} ({args.solver}) on {len(X_tr)} rows in "
@@ -247,14 +309,14 @@ def _fit(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sklearn-attnpoly",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=_whole_number(1),
         default=None,
         help="torch CPU threads (default: torch's choice); 1 is "
         "much faster on a busy machine",
@@ -262,28 +324,16 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="compare with the baselines on f1 and f2")
-    demo.add_argument(
-        "--out",
-        type=Path,
-        default=Path("attnpoly-demo"),
-        help="folder for the plots (default: ./attnpoly-demo)",
-    )
-    demo.add_argument("--seed", type=int, default=0)
+    _add_out_and_seed(demo, "attnpoly-demo", "the plots")
     demo.set_defaults(run=_demo)
 
     rep = sub.add_parser("reproduce", help="the paper's Table 1 and Figures 2, 3")
-    rep.add_argument(
-        "--out",
-        type=Path,
-        default=Path("attnpoly-reproduce"),
-        help="folder for JSON, Markdown and plots (default: ./attnpoly-reproduce)",
-    )
+    _add_out_and_seed(rep, "attnpoly-reproduce", "JSON, Markdown and plots")
     rep.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run of a minute or so, not the paper's budget",
+        help="a smoke run of under a minute, not the paper's budget",
     )
-    rep.add_argument("--seed", type=int, default=0)
     rep.add_argument(
         "--tasks",
         nargs="+",
@@ -298,19 +348,25 @@ def build_parser():
         help="start of the attention readout (default: lstsq)",
     )
     for task, epochs, batch in (("f1", 600, 5000), ("f2", 2000, 25000)):
-        rep.add_argument(f"--{task}-epochs", type=int, help=f"epochs (paper: {epochs})")
         rep.add_argument(
-            f"--{task}-batch-size", type=int, help=f"batch size (paper: {batch})"
+            f"--{task}-epochs", type=_whole_number(1), help=f"epochs (paper: {epochs})"
+        )
+        rep.add_argument(
+            f"--{task}-batch-size",
+            type=_whole_number(1),
+            help=f"batch size (paper: {batch})",
         )
         rep.add_argument(
             f"--{task}-n-samples",
-            type=int,
+            type=_whole_number(10),
             help="rows drawn, 10%% held out for testing",
         )
-    rep.add_argument("--f1-n-directions", type=int, help="rows of F for f1 (paper: 10)")
+    rep.add_argument(
+        "--f1-n-directions", type=_whole_number(1), help="rows of F for f1 (paper: 10)"
+    )
     rep.add_argument(
         "--f2-n-directions",
-        type=int,
+        type=_whole_number(1),
         help="rows of F for f2 (default: the 2002 lattice directions)",
     )
     rep.set_defaults(run=_reproduce)
@@ -318,11 +374,13 @@ def build_parser():
     fit = sub.add_parser("fit", help="fit a CSV file")
     fit.add_argument("data", type=Path, help="CSV file with a header row")
     fit.add_argument("--target", required=True, help="the column to predict")
-    fit.add_argument("--degree", type=int, required=True, help="q, the degree")
+    fit.add_argument(
+        "--degree", type=_whole_number(1), required=True, help="q, the degree"
+    )
     fit.add_argument("--solver", choices=("lstsq", "sgd", "adam"), default="lstsq")
     fit.add_argument(
         "--max-epochs",
-        type=int,
+        type=_whole_number(1),
         default=100,
         help="epochs of the gradient solvers (default: 100)",
     )
@@ -334,7 +392,7 @@ def build_parser():
     )
     fit.add_argument(
         "--terms",
-        type=int,
+        type=_whole_number(0),
         default=10,
         help="how many of the largest terms to print (default: 10)",
     )
@@ -343,6 +401,22 @@ def build_parser():
     fit.add_argument("--plot", type=Path, help="predicted-vs-actual plot (PNG)")
     fit.set_defaults(run=_fit)
     return parser
+
+
+def _add_out_and_seed(parser, default_out, what):
+    """The ``--out`` and ``--seed`` options that ``demo`` and ``reproduce`` share."""
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(default_out),
+        help=f"folder for {what} (default: ./{default_out})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the data, its split and the models (default: 0)",
+    )
 
 
 def main(argv=None):

@@ -1,6 +1,8 @@
 """The command line: ``python -m sklearn_attnpoly`` / ``sklearn-attnpoly``."""
 
 import json
+import subprocess
+import sys
 
 import joblib
 import numpy as np
@@ -27,6 +29,8 @@ def test_exact_f2_check():
     assert cli.exact_f2_check(n_points=50) < 1e-9
 
 
+# MLPRegressor()'s 200 epochs on 450 rows stop short of its tolerance
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_demo_writes_table_and_plots(tmp_path, monkeypatch, capsys):
     # the demo's own settings take a minute or two; the check is the same
     monkeypatch.setattr(cli, "exact_f2_check", lambda: print("exact f2 check"))
@@ -153,9 +157,30 @@ def test_fit_csv(csv_file, tmp_path, capsys):
             "{path}, line 2, column 'b': 'inf' is not a finite number.",
         ),
         (
+            "a,b,y\n1,nan,3\n",
+            ["--target", "y"],
+            "{path}, line 2, column 'b': 'nan' is not a finite number.",
+        ),
+        (
+            "a,b,y\n1,2,3\n4,5,NaN\n",
+            ["--target", "y"],
+            "{path}, line 3, column 'y': 'NaN' is not a finite number.",
+        ),
+        (
+            "y,b,y\n1,2,3\n",
+            ["--target", "y"],
+            "{path}: the header names a column more than once: y.",
+        ),
+        (
             "a,b,y\n1,2\n",
             ["--target", "y"],
             "{path}, line 2: 2 fields, but the header has 3.",
+        ),
+        (
+            # degree 8 on 10 columns: C(18, 8) - 1 power features
+            ",".join("abcdefghij") + ",y\n" + ",".join(["1"] * 11) + "\n",
+            ["--target", "y", "--degree", "8"],
+            "--degree 8 on 10 feature columns needs 43757 power features",
         ),
         (
             "a,b,y\n1,2,3\n",
@@ -191,6 +216,64 @@ def test_fit_bad_test_size(csv_file, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"sklearn-attnpoly fit: error: cannot split {csv_file}: ")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--degree", "0"], "argument --degree: must be at least 1; got 0"),
+        (["--degree", "-2"], "argument --degree: must be at least 1; got -2"),
+        (["--degree", "abc"], "argument --degree: 'abc' is not a whole number"),
+        (["--degree", "2.5"], "argument --degree: '2.5' is not a whole number"),
+        (["--degree", "2", "--terms", "-1"], "argument --terms: must be at least 0"),
+        (
+            ["--degree", "2", "--max-epochs", "0"],
+            "argument --max-epochs: must be at least 1; got 0",
+        ),
+    ],
+)
+def test_bad_numbers_are_one_line(csv_file, capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["fit", str(csv_file), "--target", "y", *argv])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"sklearn-attnpoly fit: error: {message}")
+    assert captured.err.endswith("(see sklearn-attnpoly fit --help)\n")
+    assert captured.err.count("\n") == 1
+
+
+def test_out_of_memory_is_one_line(csv_file, monkeypatch, capsys):
+    def fit(self, X, y):
+        raise MemoryError
+
+    monkeypatch.setattr(cli.AttentionPolynomialRegressor, "fit", fit)
+    argv = ["fit", str(csv_file), "--target", "y", "--degree", "3"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "sklearn-attnpoly fit: error: not enough memory to fit degree 3 on 2 "
+        "feature columns and 240 rows; choose a smaller --degree.\n"
+    )
+
+
+def test_entry_point_reports_bad_input_without_traceback(tmp_path):
+    # the real process: exit status and stderr as a user sees them
+    missing = tmp_path / "missing.csv"
+    argv = ["fit", str(missing), "--target", "y", "--degree", "2"]
+    result = subprocess.run(
+        [sys.executable, "-m", "sklearn_attnpoly", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        f"sklearn-attnpoly fit: error: cannot read {missing}: "
+    )
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
 
 
 def test_usage_errors_exit_2(capsys):

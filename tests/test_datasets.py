@@ -1,5 +1,9 @@
 """The paper's synthetic tasks (section 5)."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -98,3 +102,27 @@ def test_wrong_width(target, width, name):
     message = f"X must have {width} columns, the variables of the paper's {name}; got 3"
     with pytest.raises(ValueError, match=message):
         target(np.zeros((4, 3)))
+
+
+def test_datasets_is_an_attribute_of_the_package():
+    # a fresh interpreter: in this one, importing sklearn_attnpoly.datasets
+    # above has already set the attribute, which would hide a missing export
+    code = (
+        "import sklearn_attnpoly as p; "
+        "X, y = p.datasets.make_paper_f1(n_samples=3, random_state=0); "
+        "assert X.shape == (3, 2) and 'datasets' in p.__all__; "
+        "assert p.datasets.paper_f2 is not None"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_api_docs_list_every_public_name():
+    import sklearn_attnpoly
+
+    api = (Path(__file__).parents[1] / "docs" / "api.rst").read_text()
+    names = [n for n in sklearn_attnpoly.__all__ if n not in ("__version__",)]
+    names.remove("datasets")
+    names += sklearn_attnpoly.datasets.__all__
+    missing = [n for n in names if f"   {n}\n" not in api]
+    assert not missing
+    assert ".. automodule:: sklearn_attnpoly.datasets" in api
