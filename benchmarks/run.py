@@ -486,6 +486,7 @@ def _plot(scaling, path):
         values = [p["value"] for p in points]
         axes[0, column].plot(values, [p["seconds"] for p in points], "o-")
         axes[1, column].plot(values, [p["peak_mib"] for p in points], "o-")
+        axes[0, column].set_ylim(bottom=0)
         axes[1, column].set_ylim(bottom=0)
         axes[0, column].set_title(label)
         axes[1, column].set_xlabel(label)
