@@ -36,7 +36,7 @@ from skorch import NeuralNetRegressor
 from skorch.callbacks import Callback
 from torch import nn
 
-from ._training import BatchDataset, batch_loader, paper_schedule
+from ._training import batch_loading, paper_schedule
 
 #: The paper's two tasks: input dimension ``d``, degree ``q``, the hidden
 #: widths of Tables 2 and 3, and the training budget of section 5.
@@ -293,11 +293,7 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
             train_split=None,
             # each batch by one indexing of the arrays, as the attention
             # model's net does: skorch's default loads the rows one by one
-            dataset=BatchDataset,
-            iterator_train=batch_loader,
-            iterator_valid=batch_loader,
-            iterator_train__shuffle=True,
-            iterator_train__generator=torch.Generator().manual_seed(seed),
+            **batch_loading(seed),
             callbacks=[*callbacks, *copy.deepcopy(list(self.callbacks or []))],
             device=self.device,
             verbose=0,

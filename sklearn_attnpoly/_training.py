@@ -100,6 +100,33 @@ def batch_loader(dataset, batch_size, shuffle=False, generator=None, **kwargs):
     )
 
 
+def batch_loading(shuffle_seed=None):
+    """skorch arguments that load each batch with one indexing operation
+    (:class:`BatchDataset`, :func:`batch_loader`), for training and prediction.
+
+    With ``shuffle_seed``, the training rows are shuffled at every pass from a
+    :class:`torch.Generator` seeded with it; the loader draws from that
+    generator too (one number per pass, as every ``DataLoader`` does), then
+    the order of the rows.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :class:`skorch.NeuralNet`.
+    """
+    kwargs = {
+        "dataset": BatchDataset,
+        "iterator_train": batch_loader,
+        "iterator_valid": batch_loader,
+    }
+    if shuffle_seed is not None:
+        kwargs["iterator_train__shuffle"] = True
+        kwargs["iterator_train__generator"] = torch.Generator().manual_seed(
+            shuffle_seed
+        )
+    return kwargs
+
+
 class WeightedMSELoss(torch.nn.Module):
     """Mean squared error weighted per row.
 
@@ -232,10 +259,8 @@ def make_net(
             train_callbacks.append(("progress", ProgressBar()))
         optimizer = torch.optim.SGD if solver == "sgd" else torch.optim.Adam
         kwargs["optimizer"] = optimizer
-        kwargs["iterator_train__shuffle"] = True
-        # the loader draws from this generator too (one number per pass, as
-        # every DataLoader does), then the order of the rows
-        kwargs["iterator_train__generator"] = torch.Generator().manual_seed(seed)
+    else:
+        seed = None  # the net only predicts: nothing to shuffle
     for i, cb in enumerate(callbacks):
         train_callbacks.append((f"user_{i}_{type(cb).__name__}", cb))
     net = PolynomialNet(
@@ -248,9 +273,7 @@ def make_net(
         device=device,
         callbacks=train_callbacks,
         verbose=verbose,
-        dataset=BatchDataset,
-        iterator_train=batch_loader,
-        iterator_valid=batch_loader,
+        **batch_loading(seed),
         **kwargs,
     )
     return net.initialize()
