@@ -30,12 +30,13 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-from skorch import NeuralNetRegressor
 from skorch.callbacks import Callback
 from torch import nn
 
+from ._mlp_step import ChunkedMLPNet
+from ._regressor import resolve_device
 from ._training import batch_loading, paper_schedule
 
 #: The paper's two tasks: input dimension ``d``, degree ``q``, the hidden
@@ -167,7 +168,11 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
     read the paper: it mentions no scaling, and it clips "to avoid gradients
     exploding at the beginning of training", which they do on the raw scale
     (without clipping, NN_depth on f1 collapses to a constant) and never on
-    standardised data.
+    standardised data. Each step's gradient is that of the whole batch,
+    computed chunk by chunk (:class:`~sklearn_attnpoly._mlp_step.ChunkedMLPNet`):
+    at the paper's f2 shape 13 times faster than skorch's default step for
+    NN_width and 1.6 times for NN_depth, on one CPU thread
+    (``benchmarks/mlp_step.py``).
 
     Parameters
     ----------
@@ -188,13 +193,16 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
     callbacks : list of skorch callbacks, default=None
         Extra callbacks, copied before training.
     device : str, default="cpu"
+        ``"cpu"``, ``"auto"`` (CUDA when available), ``"cuda"`` or
+        ``"cuda:N"``; a CUDA device this machine lacks raises a ValueError.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights and the order of mini-batches.
 
     Attributes
     ----------
-    net_ : skorch.NeuralNetRegressor
-        The fitted net.
+    net_ : ChunkedMLPNet
+        The fitted net, a :class:`skorch.NeuralNetRegressor` whose training
+        step takes the gradient in cache-sized chunks of rows.
     n_iter_ : int
         Epochs run.
     loss_curve_ : list of float
@@ -216,7 +224,7 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_attnpoly._baselines import PaperMLPRegressor
+    >>> from sklearn_attnpoly import PaperMLPRegressor
     >>> X = np.random.default_rng(0).normal(size=(100, 2))
     >>> est = PaperMLPRegressor((10,), max_epochs=5, batch_size=50,
     ...                         random_state=0).fit(X, X[:, 0])
@@ -232,7 +240,7 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
         "clip_norm": [None, Interval(Real, 0, None, closed="neither")],
         "standardize": ["boolean"],
         "callbacks": [None, list, tuple],
-        "device": [StrOptions({"cpu", "cuda"})],
+        "device": [str],
         "random_state": ["random_state"],
     }
 
@@ -284,7 +292,7 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
             module = relu_network(X.shape[1], self.hidden_layer_sizes)
         steps = self.max_epochs * math.ceil(len(X) / self.batch_size)
         callbacks = paper_schedule(self.lr, steps, clip_norm=self.clip_norm)
-        self.net_ = NeuralNetRegressor(
+        self.net_ = ChunkedMLPNet(
             module,
             optimizer=torch.optim.SGD,
             lr=self.lr,
@@ -295,7 +303,7 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
             # model's net does: skorch's default loads the rows one by one
             **batch_loading(seed),
             callbacks=[*callbacks, *copy.deepcopy(list(self.callbacks or []))],
-            device=self.device,
+            device=resolve_device(self.device),
             verbose=0,
         )
         y_net = ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
@@ -366,7 +374,7 @@ def make_baseline(
 
     Examples
     --------
-    >>> from sklearn_attnpoly._baselines import make_baseline
+    >>> from sklearn_attnpoly import make_baseline
     >>> make_baseline("nn_depth", "f1").hidden_layer_sizes
     (4, 4, 4)
     >>> make_baseline("poly_lr", "f2")

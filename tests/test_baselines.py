@@ -127,6 +127,23 @@ def test_paper_mlp_trains_and_is_reproducible():
     assert fits[0].net_.optimizer_.param_groups[0]["lr"] < 1e-3 * 0.1
 
 
+def test_paper_mlp_names_a_missing_device():
+    X = np.zeros((10, 2))
+    est = PaperMLPRegressor((4,), max_epochs=1, device="cuda:99")
+    # no CUDA at all, or fewer than 100 devices: either way one clear error
+    with pytest.raises(ValueError, match=r"device='cuda:99' (was requested|does not)"):
+        est.fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="device='gpu' is not a device name"):
+        PaperMLPRegressor(device="gpu").fit(X, X[:, 0])
+
+
+def test_baselines_are_public():
+    import sklearn_attnpoly
+
+    assert sklearn_attnpoly.PaperMLPRegressor is PaperMLPRegressor
+    assert sklearn_attnpoly.make_baseline is make_baseline
+
+
 def test_snapshots_score_each_epoch_and_restore_the_model():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 2))
