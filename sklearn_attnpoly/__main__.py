@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -132,11 +133,19 @@ def _demo(args):
     return 0
 
 
+def available_cpus():
+    """CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _reproduce(args):
     from ._experiments import (
         REPRODUCE_SETTINGS,
         TABLE_1_COLUMNS,
         markdown_table,
+        reproduce_runs,
         run_reproduce,
     )
 
@@ -147,22 +156,44 @@ def _reproduce(args):
             value = getattr(args, f"{task}_{key}")
             if value is not None:
                 settings[task][key] = value
+    n_runs = len(reproduce_runs(settings))
+    cpus = available_cpus()
+    n_jobs = min(args.jobs or cpus, n_runs)
+    if n_jobs > 1:
+        threads = args.threads or max(1, cpus // n_jobs)
+    else:
+        threads = torch.get_num_threads()
+    command = "sklearn-attnpoly " + " ".join(args.argv)
+    args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+
+    def save(results, complete=False):
+        report = {
+            "command": command,
+            "complete": complete,
+            "settings": settings,
+            "readout_init": args.readout_init,
+            "seed": args.seed,
+            "jobs": n_jobs,
+            "torch_threads": threads,
+            "total_time_s": round(time.perf_counter() - start, 1),
+            "results": results,
+        }
+        # written after every run, so that a long run cut short keeps its rows
+        (args.out / "results.json").write_text(json.dumps(report, indent=2))
+        return report
+
     results = run_reproduce(
-        args.out, settings=settings, readout_init=args.readout_init, seed=args.seed
+        args.out,
+        settings=settings,
+        readout_init=args.readout_init,
+        seed=args.seed,
+        n_jobs=n_jobs,
+        worker_threads=threads,
+        on_result=save,
     )
-    elapsed = time.perf_counter() - start
-    report = {
-        "command": "sklearn-attnpoly " + " ".join(args.argv),
-        "settings": settings,
-        "readout_init": args.readout_init,
-        "seed": args.seed,
-        "torch_threads": torch.get_num_threads(),
-        "total_time_s": round(elapsed, 1),
-        "results": results,
-    }
-    (args.out / "results.json").write_text(json.dumps(report, indent=2))
-    text = [f"# Reproduction ({report['command']})", ""]
+    report = save(results, complete=True)
+    text = [f"# Reproduction ({command})", ""]
     for task in results:
         s = settings[task]
         text += [
@@ -172,8 +203,10 @@ def _reproduce(args):
             markdown_table(results[task], TABLE_1_COLUMNS),
             "",
         ]
+    runs = "run" if n_jobs == 1 else "runs"
     text.append(
-        f"Total time {elapsed:.0f} s on {torch.get_num_threads()} torch thread(s)."
+        f"Total time {report['total_time_s']:.0f} s, {n_jobs} {runs} at a time, "
+        f"{threads} torch thread(s) each."
     )
     (args.out / "table1.md").write_text("\n".join(text) + "\n")
     print("\n".join(text))
@@ -340,6 +373,14 @@ def build_parser():
         choices=("f1", "f2"),
         default=["f1", "f2"],
         help="which experiments to run (default: both)",
+    )
+    rep.add_argument(
+        "--jobs",
+        type=_whole_number(1),
+        default=None,
+        help="models trained at once, each in its own process (default: the "
+        "CPUs available, at most the number of runs); with more than one, each "
+        "process gets --threads torch threads, by default CPUs / jobs",
     )
     rep.add_argument(
         "--readout-init",

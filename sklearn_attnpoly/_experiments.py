@@ -9,6 +9,7 @@ line in ``__main__`` prints and saves them.
 """
 
 import math
+import multiprocessing
 import sys
 import time
 
@@ -119,14 +120,16 @@ def split_task(task, n_samples, seed):
     return X_tr, X_te, y_tr, y_te, target(X_te)
 
 
-def evaluate(name, est, data, *, n_directions=None):
+def evaluate(name, est, data, *, n_directions=None, label=None):
     """Fit ``est`` on the training rows, time it and score it.
 
     ``mse_test`` is against the noisy test targets, ``mse_test_noiseless``
-    against ``f*`` on the test inputs.
+    against ``f*`` on the test inputs. ``label`` names the run in the
+    progress lines (default: ``name``).
     """
     X_tr, X_te, y_tr, y_te, f_te = data
-    log(f"  fitting {name} ...")
+    label = label or name
+    log(f"  fitting {label} ...")
     start = time.perf_counter()
     est.fit(X_tr, y_tr)
     fit_time = time.perf_counter() - start
@@ -140,7 +143,7 @@ def evaluate(name, est, data, *, n_directions=None):
         "mse_test": float(np.mean((pred_te - y_te) ** 2)),
         "mse_test_noiseless": float(np.mean((pred_te - f_te) ** 2)),
     }
-    log(f"  {name}: test MSE {row['mse_test']:.4g}, {fit_time:.1f} s")
+    log(f"  {label}: test MSE {row['mse_test']:.4g}, {fit_time:.1f} s")
     return row
 
 
@@ -361,7 +364,65 @@ def paper_models(task, setting, *, readout_init, seed, snapshot_every):
     }
 
 
-def run_reproduce(out, *, settings, readout_init="lstsq", seed=0):
+#: The paper's three models, in the order of its Table 1.
+PAPER_MODELS = ("ATTENTION", "NN_depth", "NN_width")
+
+
+def reproduce_runs(settings):
+    """The ``(task, model)`` runs of ``reproduce``, in the order they start.
+
+    The longest first (f2 before f1; at f2's shape the attention model, then
+    NN_width, then NN_depth), so that parallel workers finish close together.
+    """
+    order = {"f2": 0, "f1": 1}
+    tasks = sorted(settings, key=lambda task: order.get(task, 2))
+    return [(t, m) for t in tasks for m in ("ATTENTION", "NN_width", "NN_depth")]
+
+
+def fit_paper_model(task, name, setting, readout_init, seed):
+    """Fit and score one of the paper's models on ``task``, by its protocol.
+
+    Builds the data from ``seed`` itself, so that it can run in a worker
+    process that only gets these arguments.
+
+    Returns
+    -------
+    task, name : str
+    row : dict
+        As in :func:`evaluate`, with the curves of :func:`training_curves`.
+    est : estimator
+        The fitted model.
+    """
+    data = split_task(task, setting["n_samples"], seed)
+    every = max(1, setting["epochs"] // 100)
+    models = paper_models(
+        task, setting, readout_init=readout_init, seed=seed, snapshot_every=every
+    )
+    est, n = models[name]
+    row = evaluate(name, est, data, n_directions=n, label=f"{task} {name}")
+    return task, name, row | training_curves(est, data), est
+
+
+def _fit_paper_model(args):
+    return fit_paper_model(*args)
+
+
+def _init_worker(threads):
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_reproduce(
+    out,
+    *,
+    settings,
+    readout_init="lstsq",
+    seed=0,
+    n_jobs=1,
+    worker_threads=1,
+    on_result=None,
+):
     """Figure 2 (f1) and Table 1 with Figure 3 (f2), by the paper's protocol.
 
     Parameters
@@ -373,41 +434,68 @@ def run_reproduce(out, *, settings, readout_init="lstsq", seed=0):
     readout_init : {"lstsq", "zeros"}, default="lstsq"
         Start of the attention model's readout.
     seed : int, default=0
+    n_jobs : int, default=1
+        Runs at once. With 1, every model is fitted in this process, one
+        after the other; otherwise each run goes to one of ``n_jobs`` worker
+        processes (started fresh, "spawn"), in the order of
+        :func:`reproduce_runs`. Every run is seeded by ``seed`` alone, so the
+        results do not depend on ``n_jobs`` (given the same torch threads).
+    worker_threads : int, default=1
+        torch threads of each worker process (``n_jobs > 1``).
+    on_result : callable, default=None
+        Called with the results so far (as returned) after each run.
 
     Returns
     -------
     dict
-        ``{"f1": rows, "f2": rows}``; each row as in :func:`evaluate`, with the
-        epochs run, the epochs to convergence, and the training and test
-        curves.
+        ``{"f1": rows, "f2": rows}``, rows in the order of
+        :data:`PAPER_MODELS`; each row as in :func:`evaluate`, with the epochs
+        run, the epochs to convergence, and the training and test curves.
     """
     out.mkdir(parents=True, exist_ok=True)
-    results = {}
-    fitted = {}
+    runs = reproduce_runs(settings)
+    jobs = [(task, name, settings[task], readout_init, seed) for task, name in runs]
+    rows, fitted = {}, {}
+
+    def ordered():
+        return {
+            task: [rows[task, m] for m in PAPER_MODELS if (task, m) in rows]
+            for task in settings
+        }
+
+    def collect(task, name, row, est):
+        rows[task, name], fitted[task, name] = row, est
+        log(f"  {task} {name} done ({len(rows)} of {len(runs)} runs)")
+        if on_result is not None:
+            on_result(ordered())
+
     for task, setting in settings.items():
         log(
             f"{task}: {setting['n_samples']} samples, {setting['epochs']} epochs "
             f"of batch {setting['batch_size']}"
         )
-        data = split_task(task, setting["n_samples"], seed)
-        every = max(1, setting["epochs"] // 100)
-        models = paper_models(
-            task, setting, readout_init=readout_init, seed=seed, snapshot_every=every
+    if n_jobs == 1:
+        for job in jobs:
+            collect(*fit_paper_model(*job))
+    else:
+        log(
+            f"{len(runs)} runs on {n_jobs} worker processes of {worker_threads} "
+            "torch thread(s) each"
         )
-        rows = []
-        for name, (est, n) in models.items():
-            row = evaluate(name, est, data, n_directions=n)
-            rows.append(row | training_curves(est, data))
-            fitted[task, name] = est
-        results[task] = rows
+        context = multiprocessing.get_context("spawn")
+        # leaving the block terminates the workers, also on an error or Ctrl-C
+        with context.Pool(n_jobs, _init_worker, (worker_threads,)) as pool:
+            for result in pool.imap_unordered(_fit_paper_model, jobs):
+                collect(*result)
+    results = ordered()
     if "f1" in settings:
         plot_f1_surfaces(
             {name: fitted["f1", name] for name in PAPER_FIGURE_2},
             {r["model"]: r for r in results["f1"]},
             out / "figure2_f1_surfaces.png",
         )
-    for task, rows in results.items():
-        plot_convergence(rows, task, out / f"figure3_{task}_convergence.png")
+    for task, task_rows in results.items():
+        plot_convergence(task_rows, task, out / f"figure3_{task}_convergence.png")
     return results
 
 

@@ -100,6 +100,61 @@ def test_reproduce_quick(tmp_path, capsys):
     assert "results.json, table1.md and plots in" in capsys.readouterr().out
 
 
+def _reproduce_tiny(out, *extra):
+    argv = ["--threads", "1", "reproduce", "--quick", "--out", str(out)]
+    argv += ["--tasks", "f1", "--f1-epochs", "4", "--f1-n-samples", "400", *extra]
+    assert cli.main(argv) == 0
+    return json.loads((out / "results.json").read_text())
+
+
+def test_reproduce_in_worker_processes_gives_the_same_results(tmp_path):
+    serial = _reproduce_tiny(tmp_path / "serial", "--jobs", "1")
+    parallel = _reproduce_tiny(tmp_path / "parallel", "--jobs", "2")
+    assert (serial["jobs"], parallel["jobs"]) == (1, 2)
+    assert serial["torch_threads"] == parallel["torch_threads"] == 1
+    assert serial["complete"] and parallel["complete"]
+    for rows in (serial["results"]["f1"], parallel["results"]["f1"]):
+        for row in rows:
+            assert row.pop("fit_time_s") >= 0
+    # each run is seeded alone: the same numbers, bit for bit, in paper order
+    assert serial["results"] == parallel["results"]
+    assert [r["model"] for r in serial["results"]["f1"]] == [
+        "ATTENTION",
+        "NN_depth",
+        "NN_width",
+    ]
+
+
+def test_reproduce_saves_the_finished_runs_when_one_fails(tmp_path, monkeypatch):
+    fit = _experiments.fit_paper_model
+
+    def fit_or_fail(task, name, *args):
+        if name == "NN_depth":
+            raise RuntimeError("run failed")
+        return fit(task, name, *args)
+
+    monkeypatch.setattr(_experiments, "fit_paper_model", fit_or_fail)
+    with pytest.raises(RuntimeError, match="run failed"):
+        _reproduce_tiny(tmp_path, "--jobs", "1")
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["complete"] is False
+    # runs start in the order of reproduce_runs: ATTENTION, NN_width, NN_depth
+    assert [r["model"] for r in report["results"]["f1"]] == ["ATTENTION", "NN_width"]
+    assert not (tmp_path / "table1.md").exists()
+
+
+def test_reproduce_runs_start_with_the_longest():
+    settings = _experiments.REPRODUCE_SETTINGS["quick"]
+    assert _experiments.reproduce_runs(settings) == [
+        ("f2", "ATTENTION"),
+        ("f2", "NN_width"),
+        ("f2", "NN_depth"),
+        ("f1", "ATTENTION"),
+        ("f1", "NN_width"),
+        ("f1", "NN_depth"),
+    ]
+
+
 def test_fit_csv(csv_file, tmp_path, capsys):
     model, plot = tmp_path / "model.joblib", tmp_path / "pred.png"
     argv = [
