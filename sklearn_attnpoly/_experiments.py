@@ -3,9 +3,10 @@
 :func:`run_demo` compares the attention model with the baselines on f1 and f2
 with fast settings. :func:`run_reproduce` runs the paper's protocol: Figure 2
 (f1, the fitted surfaces of the three models) and Table 1 with Figure 3 (f2,
-errors, epochs to convergence, run time and the convergence curves). Both
-return their results as plain dictionaries and write PNG plots; the command
-line in ``__main__`` prints and saves them.
+errors, epochs to convergence, run time and the convergence curves), each
+model in its own run (:func:`fit_paper_model`), in this process or in worker
+processes. Both return their results as plain dictionaries and write PNG
+plots; the command line in ``__main__`` prints and saves them.
 """
 
 import math
