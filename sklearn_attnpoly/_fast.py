@@ -37,6 +37,8 @@ import math
 
 import torch
 
+from ._chunks import row_chunks, rows_per_chunk
+
 #: Entries of a ``(rows, n)`` array per chunk: small enough that the handful of
 #: arrays one chunk uses stays in the processor's caches, large enough that the
 #: fixed cost of each of the chunk's few dozen tensor operations (a few
@@ -46,14 +48,8 @@ import torch
 CHUNK_ENTRIES = 2**18
 
 
-def _chunk_rows(n_tokens):
-    return max(1, CHUNK_ENTRIES // max(1, n_tokens))
-
-
 def _row_chunks(n_rows, n_tokens):
-    step = _chunk_rows(n_tokens)
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))
+    return row_chunks(n_rows, rows_per_chunk(CHUNK_ENTRIES, n_tokens))
 
 
 class _ChunkBuffers:
@@ -66,7 +62,7 @@ class _ChunkBuffers:
     """
 
     def __init__(self, x, n, q):
-        rows = min(len(x), _chunk_rows(n))
+        rows = min(len(x), rows_per_chunk(CHUNK_ENTRIES, n))
         self.rows = rows
         self.t = x.new_empty(rows, n)
         self.slots = x.new_empty(rows, q, n)

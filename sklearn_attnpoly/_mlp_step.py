@@ -34,6 +34,8 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch import nn
 
+from ._chunks import row_chunks
+
 #: Bytes of hidden activations kept per chunk of rows: a few MB, so that a
 #: chunk stays in the cache between its forward and its backward pass.
 CHUNK_BYTES = 2**22
@@ -100,8 +102,7 @@ def relu_mse_step(layers, X, y, chunk=None):
     y_pred = torch.empty(y.shape, dtype=dtype, device=device)
     squared = zeros()
     with torch.no_grad():
-        for start in range(0, n_rows, chunk):
-            rows = slice(start, start + chunk)
+        for rows in row_chunks(n_rows, chunk):
             x = X[rows]
             m = x.shape[0]
             a = [x]

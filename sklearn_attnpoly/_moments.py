@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 
+from ._chunks import row_chunks, rows_per_chunk
 from ._directions import ridge_power_matrix
 from ._polynomial import MonomialTable, homogeneous_exponents
 
@@ -65,11 +66,9 @@ class MomentTable:
         self.widths = widths
         self.offsets = np.concatenate([[0], np.cumsum(sizes)])
         self.moments = np.zeros((weights.shape[1], int(self.offsets[-1])))
-        rows_per_chunk = max(1, CHUNK_ENTRIES // max(len(u.codes), len(v.codes)))
-        chunk = min(rows_per_chunk, len(X))
-        U, V, Vw = (np.empty((len(t.codes), chunk)) for t in (u, v, v))
-        for start in range(0, len(X), rows_per_chunk):
-            rows = slice(start, start + rows_per_chunk)
+        chunk = rows_per_chunk(CHUNK_ENTRIES, max(len(u.codes), len(v.codes)))
+        U, V, Vw = (np.empty((len(t.codes), min(chunk, len(X)))) for t in (u, v, v))
+        for rows in row_chunks(len(X), chunk):
             U_c = u.values(X[rows, : self.split], out=U)
             V_c = v.values(X[rows, self.split :], out=V)
             for c in range(weights.shape[1]):
@@ -182,9 +181,7 @@ def moment_normal_equations(directions, mask, X, Y, sample_weight):
 
 
 def _row_blocks(n_rows, n_columns, entries=2**20):
-    step = max(1, entries // max(1, n_columns))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))
+    return row_chunks(n_rows, rows_per_chunk(entries, n_columns))
 
 
 def moment_cost(n_samples, mask, n_features):

@@ -26,12 +26,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from ._chunks import row_chunks
 from ._moments import moment_cost, moment_normal_equations, n_moments
-
-
-def _chunks(n_rows, chunk_size):
-    for start in range(0, n_rows, chunk_size):
-        yield slice(start, min(start + chunk_size, n_rows))
 
 
 @torch.no_grad()
@@ -104,7 +100,7 @@ def gram_normal_equations(module, X, Y, sample_weight, chunk_size=2048):
     S = np.zeros((p, p), order="F")  # only the lower triangle is accumulated
     total, phi_sum, r = 0.0, np.zeros(p), np.zeros((p, Y.shape[1]))
     y_sum = np.zeros(Y.shape[1])
-    for rows in _chunks(len(X), chunk_size):
+    for rows in row_chunks(len(X), chunk_size):
         phi, w_c = _features(module, X, rows), w[rows]
         if rows.start == 0:  # the shift c: the first chunk's weighted means
             shift = w_c @ phi / w_c.sum()
