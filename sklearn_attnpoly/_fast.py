@@ -216,16 +216,25 @@ def _unflat(grad_beta, beta):
     return grad_beta.view(q, n, n_outputs).transpose(0, 1)
 
 
-def _block_gradients(x_rest, F, beta, block_slots, grad_y_rest, need_x):
-    """``y = sum_ik beta_ik s_k`` with the blocks' own slots for the rows
-    beyond the exact radius, differentiated by autograd: ``(dL/dx or None,
-    dL/dF, dL/dbeta)`` for ``dL/dy = grad_y_rest``."""
+def _add_block_gradients(grads, rest, x, F, beta, block_slots, grad_y_rest):
+    """Add the gradient of the rows ``rest``, beyond the exact radius, to
+    ``grads = (dL/dx or None, dL/dF, dL/dbeta)`` and return the sums.
+
+    For those rows ``y = sum_ik beta_ik s_k`` with the blocks' own slots,
+    differentiated by autograd for ``dL/dy = grad_y_rest``; their ``dL/dx``
+    rows are written into ``dL/dx`` (where the chunked pass left zeros).
+    """
+    grad_x, grad_F, grad_beta = grads
     with torch.enable_grad():
-        inputs = [v.detach().requires_grad_() for v in (x_rest, F, beta)]
+        inputs = [v.detach().requires_grad_() for v in (x[rest], F, beta)]
         x_, F_, beta_ = inputs
         y_rest = torch.einsum("bnk,nko->bo", block_slots(x_ @ F_.T), beta_)
-        grad_x, grad_F, grad_beta = torch.autograd.grad(y_rest, inputs, grad_y_rest)
-    return (grad_x if need_x else None), grad_F, grad_beta
+        grad_x_rest, grad_F_rest, grad_beta_rest = torch.autograd.grad(
+            y_rest, inputs, grad_y_rest
+        )
+    if grad_x is not None:
+        grad_x[rest] = grad_x_rest
+    return grad_x, grad_F + grad_F_rest, grad_beta + grad_beta_rest
 
 
 class PowerReadout(torch.autograd.Function):
@@ -277,16 +286,12 @@ class PowerReadout(torch.autograd.Function):
                 x[rows], grad_y[rows], F, derivative, views, grad_F_T, grad_beta,
                 grad_x_c,
             )  # fmt: skip
-        grad_F, grad_beta = grad_F_T.T, _unflat(grad_beta, beta)
+        grads = grad_x, grad_F_T.T, _unflat(grad_beta, beta)
         if len(rest):
-            grad_x_rest, grad_F_rest, grad_beta_rest = _block_gradients(
-                x[rest], F, beta, ctx.block_slots, grad_y_rest, need_x
+            grads = _add_block_gradients(
+                grads, rest, x, F, beta, ctx.block_slots, grad_y_rest
             )
-            if grad_x is not None:
-                grad_x[rest] = grad_x_rest
-            grad_F = grad_F + grad_F_rest
-            grad_beta = grad_beta + grad_beta_rest
-        return grad_x, grad_F, grad_beta, None, None
+        return *grads, None, None
 
 
 class WeightedMSEReadout(torch.autograd.Function):
@@ -342,22 +347,15 @@ class WeightedMSEReadout(torch.autograd.Function):
                 x_c, torch.where(inside, g_c, zero), F, derivative, views, grad_F_T,
                 grad_beta, grad_x_c,
             )  # fmt: skip
-        grad_F, grad_beta = grad_F_T.T, _unflat(grad_beta, beta)
+        grads = grad_x, grad_F_T.T, _unflat(grad_beta, beta)
         rest = (~(a <= radius)).nonzero().squeeze(1)
         if len(rest):  # NaN included
-            x_rest = x[rest]
-            slots_rest = block_slots(x_rest @ F.T)
+            slots_rest = block_slots(x[rest] @ F.T)
             y[rest] = torch.einsum("bnk,nko->bo", slots_rest, beta) + b
             g[rest] = row_scale[rest] * (2 * (y[rest] - target[rest]))
-            grad_x_rest, grad_F_rest, grad_beta_rest = _block_gradients(
-                x_rest, F, beta, block_slots, g[rest], need_x
-            )
-            if grad_x is not None:
-                grad_x[rest] = grad_x_rest
-            grad_F = grad_F + grad_F_rest
-            grad_beta = grad_beta + grad_beta_rest
+            grads = _add_block_gradients(grads, rest, x, F, beta, block_slots, g[rest])
         loss = (weight * ((y - target) ** 2).mean(dim=1)).sum() / total
-        ctx.grads = grad_x, grad_F, grad_beta, g.sum(0)
+        ctx.grads = *grads, g.sum(0)
         ctx.mark_non_differentiable(y)
         return loss, y
 
