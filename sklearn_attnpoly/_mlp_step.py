@@ -29,12 +29,10 @@ bit. :class:`ChunkedMLPNet` uses this step in skorch's training loop.
 """
 
 import torch
-from skorch import NeuralNetRegressor
-from skorch.dataset import unpack_data
-from skorch.utils import to_tensor
 from torch import nn
 
 from ._chunks import row_chunks
+from ._training import OnePassNet
 
 #: Bytes of hidden activations kept per chunk of rows: a few MB, so that a
 #: chunk stays in the cache between its forward and its backward pass.
@@ -139,36 +137,27 @@ def _accumulate(param, grad):
         param.grad.add_(grad)
 
 
-class ChunkedMLPNet(NeuralNetRegressor):
+class ChunkedMLPNet(OnePassNet):
     """:class:`skorch.NeuralNetRegressor` that trains a ReLU network on the
     mean squared error with :func:`relu_mse_step`.
 
     The step applies when the module is ``Linear -> ReLU -> ... -> Linear``
     (:func:`relu_layers`), the criterion skorch's default
     :class:`~torch.nn.MSELoss` with ``reduction="mean"``, and the target has
-    the output's shape; otherwise skorch's own step runs. Callbacks see the
-    step as usual (``on_grad_computed`` gets the gradients, so clipping works);
-    ``y_pred`` carries no graph.
+    the output's shape; otherwise skorch's own step runs
+    (:class:`~sklearn_attnpoly._training.OnePassNet`).
     """
 
-    def train_step_single(self, batch, **fit_params):
+    def one_pass_step(self, X, y):
         layers = relu_layers(self.module_)
         criterion = self.criterion_
         if (
-            fit_params
-            or layers is None
+            layers is None
             or type(criterion) is not nn.MSELoss
             or criterion.reduction != "mean"
+            or not isinstance(X, torch.Tensor)
+            or X.ndim != 2
+            or y.shape != (X.shape[0], layers[-1].out_features)
         ):
-            return super().train_step_single(batch, **fit_params)
-        Xi, yi = unpack_data(batch)
-        Xi, yi = to_tensor(Xi, device=self.device), to_tensor(yi, device=self.device)
-        if (
-            not isinstance(Xi, torch.Tensor)
-            or Xi.ndim != 2
-            or yi.shape != (Xi.shape[0], layers[-1].out_features)
-        ):
-            return super().train_step_single(batch, **fit_params)
-        self._set_training(True)
-        loss, y_pred = relu_mse_step(layers, Xi, yi)
-        return {"loss": loss, "y_pred": y_pred}
+            return None
+        return relu_mse_step(layers, X, y)

@@ -140,8 +140,39 @@ class WeightedMSELoss(torch.nn.Module):
         return (weight * squared).sum() / weight.sum()
 
 
-class PolynomialNet(NeuralNetRegressor):
-    """:class:`skorch.NeuralNetRegressor` whose training step takes one pass.
+class OnePassNet(NeuralNetRegressor):
+    """:class:`skorch.NeuralNetRegressor` whose training step may compute the
+    loss and its gradient in one pass of its own.
+
+    Subclasses implement :meth:`one_pass_step`; where it returns ``None`` (a
+    module, criterion or batch it does not know), or the step has
+    ``fit_params``, skorch's own step runs. Callbacks see the step as usual
+    (``on_grad_computed`` gets the gradients, so clipping works); ``y_pred``
+    carries no graph.
+    """
+
+    def one_pass_step(self, X, y):
+        """``(loss, y_pred)`` for the batch ``(X, y)`` (tensors on the net's
+        device), with the gradient in each parameter's ``.grad`` as
+        ``loss.backward()`` leaves it; or ``None`` for skorch's own step."""
+        return None
+
+    def train_step_single(self, batch, **fit_params):
+        if not fit_params:
+            self._set_training(True)
+            Xi, yi = unpack_data(batch)
+            step = self.one_pass_step(
+                to_tensor(Xi, device=self.device), to_tensor(yi, device=self.device)
+            )
+            if step is not None:
+                loss, y_pred = step
+                return {"loss": loss, "y_pred": y_pred}
+        return super().train_step_single(batch, **fit_params)
+
+
+class PolynomialNet(OnePassNet):
+    """The net of :class:`AttentionPolynomialNetwork`: its training step takes
+    one pass.
 
     With the structured network and :class:`WeightedMSELoss`, the step
     computes ``y``, the loss and its gradient chunk by chunk in the same pass
@@ -149,24 +180,20 @@ class PolynomialNet(NeuralNetRegressor):
     the module's forward, the criterion and their backward passes; the
     backward pass of the module alone would compute ``t = Fx`` and the slots
     of every row a second time, about a third of a step. Otherwise, skorch's
-    own step. Callbacks see the step as usual; ``y_pred`` carries no graph.
+    own step.
     """
 
-    def train_step_single(self, batch, **fit_params):
-        module, criterion = self.module_, self.criterion_
+    def one_pass_step(self, X, y):
+        module = self.module_
         if (
-            fit_params
-            or not isinstance(criterion, WeightedMSELoss)
+            not isinstance(self.criterion_, WeightedMSELoss)
             or not isinstance(module, AttentionPolynomialNetwork)
             or module.engine != "structured"
         ):
-            return super().train_step_single(batch, **fit_params)
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        Xi, yi = to_tensor(Xi, device=self.device), to_tensor(yi, device=self.device)
-        loss, y_pred = module.weighted_mse_loss(Xi, yi)
+            return None
+        loss, y_pred = module.weighted_mse_loss(X, y)
         loss.backward()
-        return {"loss": loss, "y_pred": y_pred}
+        return loss, y_pred
 
 
 class ProjectDirections(Callback):
