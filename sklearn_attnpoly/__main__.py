@@ -164,7 +164,6 @@ def _reproduce(args):
     else:
         threads = torch.get_num_threads()
     command = "sklearn-attnpoly " + " ".join(args.argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
     def save(results, complete=False):

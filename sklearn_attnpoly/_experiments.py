@@ -19,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from skorch.callbacks import Callback  # noqa: E402
 
@@ -409,8 +410,6 @@ def _fit_paper_model(args):
 
 
 def _init_worker(threads):
-    import torch
-
     torch.set_num_threads(threads)
 
 
