@@ -321,8 +321,11 @@ def _fit(args):
         f"{fit_time:.1f} s; n = {est.n_directions_} directions, "
         f"{est.net_.module_.count_free_parameters()} free parameters."
     )
-    for name, X_part, y_part in (("train", X_tr, y_tr), ("test", X_te, y_te)):
-        pred = est.predict(X_part)
+    pred_te = est.predict(X_te)
+    for name, y_part, pred in (
+        ("train", y_tr, est.predict(X_tr)),
+        ("test", y_te, pred_te),
+    ):
         mse, r2 = mean_squared_error(y_part, pred), r2_score(y_part, pred)
         print(f"  {name:5s} ({len(y_part)} rows): MSE {mse:.6g}   R^2 {r2:.6g}")
     terms = sorted(est.to_polynomial().items(), key=lambda kv: -abs(kv[1]))
@@ -335,7 +338,7 @@ def _fit(args):
     if args.plot is not None:
         from ._experiments import plot_predicted_vs_actual
 
-        plot_predicted_vs_actual(y_te, est.predict(X_te), args.target, args.plot)
+        plot_predicted_vs_actual(y_te, pred_te, args.target, args.plot)
         print(f"Plot saved to {args.plot}")
     return 0
 
