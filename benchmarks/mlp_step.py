@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from skorch import NeuralNetRegressor
 
-from sklearn_attnpoly._baselines import PAPER_TASKS, relu_network
-from sklearn_attnpoly._mlp_step import ChunkedMLPNet
-from sklearn_attnpoly._training import paper_schedule
+from sklearn_attnpoly._solvers._skorch import paper_schedule
+from sklearn_attnpoly.paper._baselines import relu_network
+from sklearn_attnpoly.paper._mlp_step import ChunkedMLPNet
+from sklearn_attnpoly.paper._protocol import PAPER_TASKS
 
 
 def step_time(net_class, module, X, y, repeats):

@@ -75,7 +75,7 @@ def gradient_step(engine_path, batch, n_features, degree, n_directions, repeats)
     import torch
 
     from sklearn_attnpoly import AttentionPolynomialNetwork
-    from sklearn_attnpoly._directions import lattice_directions
+    from sklearn_attnpoly.attention._directions import lattice_directions
 
     if n_directions is None:
         directions = lattice_directions(n_features, degree)
@@ -115,7 +115,7 @@ def gradient_step(engine_path, batch, n_features, degree, n_directions, repeats)
 
 
 def _f2(n_train, n_test=5000):
-    from sklearn_attnpoly.datasets import make_paper_f2
+    from sklearn_attnpoly.paper.datasets import make_paper_f2
 
     X, y = make_paper_f2(n_train + n_test, random_state=0)
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
@@ -131,8 +131,12 @@ def lstsq_ours(n_train, degree, method="auto"):
 
     import numpy as np
 
-    from sklearn_attnpoly import AttentionPolynomialRegressor, _readout, _regressor
-    from sklearn_attnpoly._directions import lattice_directions, select_power_slots
+    from sklearn_attnpoly import AttentionPolynomialRegressor, _regressor
+    from sklearn_attnpoly._solvers import _readout
+    from sklearn_attnpoly.attention._directions import (
+        lattice_directions,
+        select_power_slots,
+    )
 
     used = []
 

@@ -17,8 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures
 
 from sklearn_attnpoly import AttentionPolynomialRegressor
-from sklearn_attnpoly.__main__ import PAPER_F2
 from sklearn_attnpoly._polynomial import evaluate
+from sklearn_attnpoly.paper.datasets import PAPER_F2
 
 
 def main():

@@ -1,16 +1,40 @@
-"""Rows in chunks: how every pass over many rows keeps its arrays small.
+"""Rows in chunks: the one policy every pass over many rows follows.
 
-The readout's normal equations, the moments, the structured blocks' training
-step and the paper's networks' training step all walk the rows of their input
-a chunk at a time, so that a chunk's arrays stay in the processor's cache and
-nothing of size ``rows x features`` is held at once.
+The readout's normal equations, the moments, the fused chain of blocks and the
+paper's networks' training step all walk the rows of their input a chunk at a
+time, so that a chunk's arrays stay in the processor's cache between the
+operations that make and use them, and nothing of size ``rows x features`` is
+held at once. Each pass says how many bytes one row of its chunk occupies, all
+its per-row arrays together, and takes :func:`rows_per_chunk` rows: about
+:data:`CHUNK_BYTES` in all.
 """
 
+#: Bytes of the arrays one chunk of rows holds. Small enough to stay in a
+#: processor's outer caches, large enough that the fixed cost of each of a
+#: chunk's tensor or BLAS calls (microseconds) stays small against its work.
+#: ``python benchmarks/chunks.py`` on one thread of a 2-core AMD EPYC (L2
+#: 512 KiB per core, L3 32 MiB), at the f2 shape, 1 to 32 MiB: 8 MiB was the
+#: fastest for NN_width's training step and within 1 % of the fastest for the
+#: attention network's; the moments were 13 % faster at 32 MiB, where the two
+#: steps were 40 % slower; 1 MiB was 1.7 to 2 times slower than 8 MiB for all
+#: three (``benchmarks/README.md``).
+CHUNK_BYTES = 2**23
 
-def rows_per_chunk(entries, row_width):
-    """Rows of ``row_width`` entries that make about ``entries`` entries (at
-    least one row)."""
-    return max(1, entries // max(1, row_width))
+
+def rows_per_chunk(row_bytes, chunk_bytes=None):
+    """Rows of ``row_bytes`` bytes each that make about ``chunk_bytes`` (at
+    least one row); ``chunk_bytes`` defaults to :data:`CHUNK_BYTES`, read at
+    each call (tests lower it to make many chunks of small data).
+
+    Examples
+    --------
+    >>> from sklearn_attnpoly._chunks import rows_per_chunk
+    >>> rows_per_chunk(row_bytes=8 * 1000, chunk_bytes=2**20)
+    131
+    """
+    if chunk_bytes is None:
+        chunk_bytes = CHUNK_BYTES
+    return max(1, chunk_bytes // max(1, row_bytes))
 
 
 def row_chunks(n_rows, chunk_rows):

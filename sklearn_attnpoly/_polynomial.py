@@ -206,7 +206,14 @@ def evaluate(coefficients, X):
         raise ValueError(
             f"X must have shape (n_samples, {n_variables}); got {X.shape}."
         )
-    return monomials(X, monomial_exponents(n_variables, degree)) @ coef
+    y = np.zeros(len(X))
+    # term by term over the non-zero coefficients: O(N) memory, however many
+    # monomials the degree allows
+    for exponent, c in zip(monomial_exponents(n_variables, degree), coef, strict=True):
+        if c != 0:
+            used = np.flatnonzero(exponent)
+            y += c * np.prod(X[:, used] ** exponent[used], axis=1)
+    return y
 
 
 def substitute_affine(coef, exponents, shift, scale):

@@ -15,56 +15,25 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._directions import (
-    expand_ridge_coefficients,
-    lattice_directions,
-    select_power_slots,
-    solve_ridge_coefficients,
-)
-from ._network import AttentionPolynomialNetwork
+from ._device import resolve_device
 from ._polynomial import (
     monomial_exponents,
     substitute_affine,
     to_dict,
     validate_coefficients,
 )
-from ._readout import fit_readout
 from ._scaling import AffineScaling, TargetScaling, guard
-from ._training import make_net
+from ._solvers._readout import fit_readout
+from ._solvers._skorch import training_record
+from ._solvers._training import make_net
+from .attention import AttentionPolynomialNetwork, lattice_directions, slot_signs
+from .attention._directions import (
+    expand_ridge_coefficients,
+    select_power_slots,
+    solve_ridge_coefficients,
+)
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
-
-
-def resolve_device(device):
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; any other value
-    must name a device this machine has, or a ValueError names it."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device={device!r} is not a device name; use 'auto', 'cpu', 'cuda' "
-            "or 'cuda:N'."
-        ) from exc
-    if resolved.type == "cpu":
-        return "cpu"
-    if resolved.type != "cuda":
-        raise ValueError(
-            f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda' or "
-            "'cuda:N'."
-        )
-    if not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available on this "
-            "machine; use device='cpu' or 'auto'."
-        )
-    if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise ValueError(
-            f"device={device!r} does not exist: this machine has "
-            f"{torch.cuda.device_count()} CUDA device(s)."
-        )
-    return str(resolved)
 
 
 class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
@@ -290,7 +259,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         mask = select_power_slots(directions, degree)
         degrees = exponents.sum(axis=1)
         parts = [coef_scaled[degrees == s] for s in range(1, degree + 1)]
-        beta = solve_ridge_coefficients(directions, parts, mask) * _slot_signs(degree)
+        beta = solve_ridge_coefficients(directions, parts, mask) * slot_signs(degree)
         module = est._build(directions, mask, n_outputs=1, device="cpu")
         with torch.no_grad():
             module.beta.copy_(torch.as_tensor(beta[..., None]))
@@ -316,7 +285,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         module = self.net_.module_
         F = module.F.detach().cpu().double().numpy()
         beta = (module.beta * module.mask[..., None]).detach().cpu().double().numpy()
-        beta = beta * _slot_signs(self.degree)[None, :, None]  # coefficients of t^k
+        beta = beta * slot_signs(self.degree)[None, :, None]  # coefficients of t^k
         parts = expand_ridge_coefficients(F, beta)
         b = module.b.detach().cpu().double().numpy()
         coef = np.concatenate([b[None, :], *parts])
@@ -399,8 +368,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             self.net_.partial_fit(
                 X_scaled.astype(dtype_np(dtype)), Y_weighted.astype(dtype_np(dtype))
             )
-            self.n_iter_ = len(self.net_.history)
-            self.loss_curve_ = [float(v) for v in self.net_.history[:, "train_loss"]]
+            self.n_iter_, self.loss_curve_ = training_record(self.net_)
         return self
 
     def predict(self, X):
@@ -468,11 +436,6 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
-
-
-def _slot_signs(degree):
-    """``(-1)^k`` for ``k = 1..q``: slot ``k`` holds ``(-1)^k t^k``."""
-    return np.array([(-1.0) ** k for k in range(1, degree + 1)])
 
 
 def dtype_np(torch_dtype):

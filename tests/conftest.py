@@ -1,10 +1,3 @@
-import os
-
-# scikit-learn's estimator checks include one that enables array-API dispatch
-# with NumPy inputs; it needs SciPy's array-API mode, which SciPy reads once,
-# when it is first imported (nothing has imported it before this file)
-os.environ.setdefault("SCIPY_ARRAY_API", "1")
-
 import numpy as np
 import pytest
 import torch

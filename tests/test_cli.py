@@ -8,8 +8,8 @@ import joblib
 import numpy as np
 import pytest
 
-from sklearn_attnpoly import __main__ as cli
-from sklearn_attnpoly import _experiments
+from sklearn_attnpoly import _cli as cli
+from sklearn_attnpoly.paper import _experiments
 
 
 @pytest.fixture
@@ -26,14 +26,14 @@ def csv_file(tmp_path):
 
 
 def test_exact_f2_check():
-    assert cli.exact_f2_check(n_points=50) < 1e-9
+    assert _experiments.exact_f2_check(n_points=50) < 1e-9
 
 
 # MLPRegressor()'s 200 epochs on 450 rows stop short of its tolerance
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_demo_writes_table_and_plots(tmp_path, monkeypatch, capsys):
     # the demo's own settings take a minute or two; the check is the same
-    monkeypatch.setattr(cli, "exact_f2_check", lambda: print("exact f2 check"))
+    monkeypatch.setattr(_experiments, "exact_f2_check", lambda: print("exact f2 check"))
     monkeypatch.setattr(
         _experiments, "DEMO_SETTINGS", {"f1": {"n_samples": 500, "epochs": 3}}
     )
@@ -54,6 +54,7 @@ def test_demo_writes_table_and_plots(tmp_path, monkeypatch, capsys):
     ]
 
 
+@pytest.mark.slow
 def test_reproduce_quick(tmp_path, capsys):
     assert (
         cli.main(

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sklearn_attnpoly import AttentionPolynomialRegressor, OutOfBoundWarning
-from sklearn_attnpoly.__main__ import PAPER_F2
 from sklearn_attnpoly._polynomial import evaluate, monomial_exponents
+from sklearn_attnpoly.paper.datasets import PAPER_F2
 
 
 def random_polynomial(d, q, rng, density=0.5):

@@ -10,20 +10,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from sklearn_attnpoly import AttentionPolynomialNetwork
-from sklearn_attnpoly._block import (
-    DenseProductBlock,
-    StructuredProductBlock,
-    lemma_3_1_weights,
-    one_hot_maximum,
-)
-from sklearn_attnpoly._directions import (
-    expand_ridge_coefficients,
-    lattice_directions,
-    ridge_power_matrix,
-    select_power_slots,
-    solve_ridge_coefficients,
-)
-from sklearn_attnpoly._network import M_MARGIN, block_bounds, n_lattice_directions
 from sklearn_attnpoly._polynomial import (
     evaluate,
     homogeneous_exponents,
@@ -31,7 +17,21 @@ from sklearn_attnpoly._polynomial import (
     substitute_affine,
     validate_coefficients,
 )
-from sklearn_attnpoly._tokens import TokenLayout, embed
+from sklearn_attnpoly.attention._block import (
+    DenseProductBlock,
+    StructuredProductBlock,
+    lemma_3_1_weights,
+    one_hot_maximum,
+)
+from sklearn_attnpoly.attention._directions import (
+    expand_ridge_coefficients,
+    lattice_directions,
+    ridge_power_matrix,
+    select_power_slots,
+    solve_ridge_coefficients,
+)
+from sklearn_attnpoly.attention._network import block_bounds
+from sklearn_attnpoly.attention._tokens import TokenLayout, embed
 
 # -- polynomials ------------------------------------------------------------------
 
@@ -224,8 +224,8 @@ def test_structured_block_is_not_the_product_outside_the_bound():
     Z[..., compact.slot(1)] = -t  # what block 1 writes
     out = structured(Z)[..., compact.slot(2)]
     # t_1 * y_2 = 10 * 10 = 100 beats t_1 * y_1 + 2 M^2 = -100 + 2
-    assert out.tolist() == [[-100.0 + 2.0, -100.0 + 2.0]]
-    assert (t**2).tolist() == [[100.0, 100.0]]
+    # where the product would be -t^2 = -100
+    assert out.tolist() == [[-98.0, -98.0]]
 
 
 def test_block_gradient_flows_to_the_kept_score():
@@ -245,7 +245,7 @@ def test_block_gradient_flows_to_the_kept_score():
 )
 def test_lattice_directions_are_unit_and_well_conditioned(d, q, bound):
     xi = lattice_directions(d, q)
-    assert xi.shape == (n_lattice_directions(d, q), d) == (math.comb(d - 1 + q, q), d)
+    assert xi.shape == (math.comb(d - 1 + q, q), d)
     np.testing.assert_allclose(np.linalg.norm(xi, axis=1), 1.0, rtol=1e-15)
     assert np.linalg.cond(ridge_power_matrix(xi, q)) < bound
 
@@ -276,10 +276,24 @@ def test_ridge_coefficients_round_trip():
 def test_block_bounds_cover_every_block_input():
     assert block_bounds(2.0, 4) == pytest.approx([2.2, 2.2, 4.4, 8.8])
     assert block_bounds(0.5, 3) == pytest.approx([1.1, 0.55, 0.55])
-    for R in (0.3, 1.0, 3.0):
-        for k, M in enumerate(block_bounds(R, 5), start=1):
-            # |x| <= R and |y| <= R^(k-1) (1 for k = 1) stay strictly under M
-            assert max(R, R ** (k - 1)) * (1 + M_MARGIN) == pytest.approx(M)
+
+
+@pytest.mark.parametrize("engine", ["dense", "structured"])
+@pytest.mark.parametrize("radius", [0.3, 1.0, 3.0])
+def test_network_is_exact_on_its_radius(engine, radius):
+    """Rows with |t_i| at the radius itself, the largest values every block
+    meets, still get the signed powers: the bounds cover every block input."""
+    xi = torch.eye(2, dtype=torch.float64)
+    net = AttentionPolynomialNetwork(xi, 5, radius=radius, engine=engine)
+    x = torch.tensor(
+        [[radius, 0.0], [0.0, -radius], [radius / 2**0.5, -radius / 2**0.5]],
+        dtype=torch.float64,
+    )
+    t = (x @ xi.T).numpy()
+    expected = np.stack([(-1.0) ** k * t**k for k in range(1, 6)], axis=-1)
+    np.testing.assert_allclose(
+        net.slots(x).detach().numpy(), expected, rtol=1e-13, atol=0
+    )
 
 
 @pytest.mark.parametrize("engine", ["dense", "structured"])
@@ -308,7 +322,7 @@ def test_network_buffers_are_not_parameters():
 
 @pytest.mark.parametrize("d, q", [(2, 2), (3, 4), (10, 5)])
 def test_counts_against_theorem_3_5(d, q):
-    n = n_lattice_directions(d, q)
+    n = math.comb(d - 1 + q, q)
     net = AttentionPolynomialNetwork(
         torch.as_tensor(lattice_directions(d, q)), q, radius=1.0
     )

@@ -198,7 +198,6 @@ def test_gradient_solvers_train_directions_within_the_unit_ball(solver):
         id(p) for group in est.net_.optimizer_.param_groups for p in group["params"]
     }
     assert optimized == {id(module.F), id(module.beta), id(module.b)}
-    assert all(block.M > 0 for block in module.blocks)
 
 
 def test_sgd_warm_start_readout_starts_at_the_lstsq_solution():
@@ -250,7 +249,8 @@ def test_non_finite_loss_stops_with_a_clear_error():
         FloatingPointError, match=r"training loss became (nan|inf).*Lower lr"
     ):
         est.fit(X, y)
-    assert not hasattr(est, "n_iter_") or est.n_iter_ < 50
+    # it stopped in its second epoch, not after the 50 it was given
+    assert len(est.net_.history) == 2
 
 
 def test_verbose_prints_skorch_epoch_table(capsys):

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from sklearn_attnpoly import AttentionPolynomialNetwork
-from sklearn_attnpoly._block import check_dense_fits
-from sklearn_attnpoly._directions import lattice_directions
-from sklearn_attnpoly._fast import WeightedMSEReadout, exact_radius
-from sklearn_attnpoly._tokens import TokenLayout
-from sklearn_attnpoly._training import WeightedMSELoss
+from sklearn_attnpoly._solvers._training import WeightedMSELoss
+from sklearn_attnpoly.attention._block import check_dense_fits
+from sklearn_attnpoly.attention._directions import lattice_directions
+from sklearn_attnpoly.attention._fused_chain import WeightedMSEReadout, exact_radius
+from sklearn_attnpoly.attention._tokens import TokenLayout
 
 
 def _network(degree=4, n_outputs=2, dtype=torch.float64, radius=2.0):

@@ -8,16 +8,14 @@ import torch
 from skorch import NeuralNetRegressor
 from torch import nn
 
-from sklearn_attnpoly._baselines import PaperMLPRegressor, relu_network
-from sklearn_attnpoly._mlp_step import (
-    CHUNK_BYTES,
-    MIN_CHUNK_ROWS,
+from sklearn_attnpoly._solvers._skorch import batch_loading, paper_schedule
+from sklearn_attnpoly.paper._baselines import PaperMLPRegressor, relu_network
+from sklearn_attnpoly.paper._mlp_step import (
     ChunkedMLPNet,
     chunk_rows,
     relu_layers,
     relu_mse_step,
 )
-from sklearn_attnpoly._training import batch_loading, paper_schedule
 
 
 def _network(n_features, hidden, n_outputs=1, seed=0):
@@ -104,12 +102,12 @@ def test_relu_layers_recognises_only_relu_networks():
 
 
 def test_chunk_rows():
-    # NN_width for f2 in float32: 4368 activations of 4 bytes per row
-    assert chunk_rows(relu_layers(relu_network(10, (4368,))), 4) == CHUNK_BYTES // (
-        4 * 4368
-    )
+    # float32 rows of NN_width for f2 (4368 activations and their deltas) and
+    # of NN_depth (6 x 120), in chunks of 8 MiB; an absurdly wide layer still
+    # gets one row at a time
+    assert chunk_rows(relu_layers(relu_network(10, (4368,))), 4) == 240
     assert chunk_rows(relu_layers(relu_network(10, (120,) * 6)), 4) == 1456
-    assert chunk_rows(relu_layers(relu_network(10, (10**6,))), 4) == MIN_CHUNK_ROWS
+    assert chunk_rows(relu_layers(relu_network(10, (10**7,))), 4) == 1
 
 
 def _train(net_class, criterion=nn.MSELoss, n_outputs=1):

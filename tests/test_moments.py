@@ -8,14 +8,21 @@ import pytest
 import torch
 
 from sklearn_attnpoly import AttentionPolynomialNetwork, AttentionPolynomialRegressor
-from sklearn_attnpoly._directions import lattice_directions, select_power_slots
-from sklearn_attnpoly._moments import (
+from sklearn_attnpoly._polynomial import monomial_exponents, monomials
+from sklearn_attnpoly._solvers._moments import (
     MomentTable,
     moment_normal_equations,
     n_moments,
 )
-from sklearn_attnpoly._polynomial import monomial_exponents, monomials
-from sklearn_attnpoly._readout import choose_method, fit_readout, gram_normal_equations
+from sklearn_attnpoly._solvers._readout import (
+    choose_method,
+    fit_readout,
+    gram_normal_equations,
+)
+from sklearn_attnpoly.attention._directions import (
+    lattice_directions,
+    select_power_slots,
+)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +50,7 @@ def test_moment_table_chunks_give_the_same_sums(monkeypatch):
     rng = np.random.default_rng(1)
     X, w = rng.normal(size=(500, 4)), rng.uniform(size=(500, 1))
     whole = MomentTable(X, w, 4).moments
-    monkeypatch.setattr("sklearn_attnpoly._moments.CHUNK_ENTRIES", 7 * 70)
+    monkeypatch.setattr("sklearn_attnpoly._chunks.CHUNK_BYTES", 8 * 7 * 70)
     np.testing.assert_allclose(MomentTable(X, w, 4).moments, whole, rtol=1e-13)
 
 
@@ -82,13 +89,16 @@ def _problem(n_features, degree, n_directions, n_samples=600, seed=0):
     [(1, 4, None), (2, 2, None), (3, 3, None), (4, 3, 6), (3, 4, 40), (6, 2, None)],
 )
 def test_moment_normal_equations_equal_the_gram_of_the_slots(
-    n_features, degree, n_directions
+    n_features, degree, n_directions, monkeypatch
 ):
     # lattice directions (square P), too few (n = 6 < n_q = 20) and many random
     # directions; uneven weights, two targets, data not centred
     directions, mask, X, Y, w = _problem(n_features, degree, n_directions)
     module = _network(directions, degree, mask)
-    expected = gram_normal_equations(module, X, Y, w, chunk_size=128)
+    # the Gram in many chunks of rows, each shifted by the first one's means
+    monkeypatch.setattr("sklearn_attnpoly._chunks.CHUNK_BYTES", 8 * 1024)
+    expected = gram_normal_equations(module, X, Y, w)
+    monkeypatch.undo()
     got = moment_normal_equations(directions, mask, X, Y, w)
     scale = abs(expected[0]).max()
     for a, b in zip(got, expected, strict=True):

@@ -8,8 +8,11 @@ from skorch.callbacks import Callback
 from skorch.dataset import Dataset
 from torch.utils.data import DataLoader
 
-from sklearn_attnpoly import AttentionPolynomialRegressor, _network, _training
-from sklearn_attnpoly._training import BatchDataset, WeightedMSELoss, batch_loader
+from sklearn_attnpoly import AttentionPolynomialRegressor
+from sklearn_attnpoly._solvers import _skorch, _training
+from sklearn_attnpoly._solvers._skorch import BatchDataset, batch_loader
+from sklearn_attnpoly._solvers._training import WeightedMSELoss
+from sklearn_attnpoly.attention import _network
 
 
 def _data(n=103, d=3, seed=0):
@@ -121,8 +124,8 @@ def test_fit_equals_fit_with_the_per_row_loader(monkeypatch):
     X, y = _data()
     w = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
     ours = _sgd(callbacks=[RecordBatches()]).fit(X, y, sample_weight=w)
-    monkeypatch.setattr(_training, "batch_loader", DataLoader)
-    monkeypatch.setattr(_training, "BatchDataset", Dataset)
+    monkeypatch.setattr(_skorch, "batch_loader", DataLoader)
+    monkeypatch.setattr(_skorch, "BatchDataset", Dataset)
     per_row = _sgd(callbacks=[RecordBatches()]).fit(X, y, sample_weight=w)
     assert per_row.net_.iterator_train is DataLoader  # the patch took
     got, expected = _recorder(ours).batches, _recorder(per_row).batches

@@ -6,43 +6,35 @@ with fast settings. :func:`run_reproduce` runs the paper's protocol: Figure 2
 errors, epochs to convergence, run time and the convergence curves), each
 model in its own run (:func:`fit_paper_model`), in this process or in worker
 processes. Both return their results as plain dictionaries and write PNG
-plots; the command line in ``__main__`` prints and saves them.
+plots (:mod:`~sklearn_attnpoly.paper._plots`); the command line prints and
+saves them.
 """
 
-import math
 import multiprocessing
 import sys
 import time
 
-import matplotlib
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from skorch.callbacks import Callback
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from skorch.callbacks import Callback  # noqa: E402
-
-from ._baselines import (  # noqa: E402
-    PAPER_TASKS,
+from .._polynomial import evaluate as evaluate_polynomial
+from .._regressor import AttentionPolynomialRegressor
+from ._baselines import (
     PaperMLPRegressor,
     ParameterSnapshots,
     make_baseline,
     score_snapshots,
 )
-from ._regressor import AttentionPolynomialRegressor  # noqa: E402
-from .datasets import make_paper_f1, make_paper_f2, paper_f1, paper_f2  # noqa: E402
-
-#: The paper's rule (Table 1): converged once ``|MSE_Tr(e) - MSE_Tr(e-1)| < 0.01``.
-CONVERGENCE_TOL = 0.01
-
-#: The paper's Table 1 and Figure 2, for the results page and the printed tables.
-PAPER_TABLE_1 = {
-    "ATTENTION": {"mse_train": 0.938, "mse_test": 0.994, "epochs": 212},
-    "NN_depth": {"mse_train": 50.282, "mse_test": 35.662, "epochs": 329},
-    "NN_width": {"mse_train": 50.202, "mse_test": 55.002, "epochs": 527},
-}
-PAPER_FIGURE_2 = {"ATTENTION": 0.02, "NN_depth": 134.23, "NN_width": 10237.27}
+from ._plots import (
+    plot_convergence,
+    plot_demo_mse,
+    plot_f1_profiles,
+    plot_f1_surfaces,
+)
+from ._protocol import CONVERGENCE_TOL, PAPER_TASKS
+from .datasets import PAPER_F2, make_paper_f1, make_paper_f2, paper_f1, paper_f2
 
 _TASKS = {"f1": (make_paper_f1, paper_f1), "f2": (make_paper_f2, paper_f2)}
 
@@ -102,7 +94,7 @@ def convergence_epoch(mse_train, tol=CONVERGENCE_TOL):
 
     Examples
     --------
-    >>> from sklearn_attnpoly._experiments import convergence_epoch
+    >>> from sklearn_attnpoly.paper._experiments import convergence_epoch
     >>> convergence_epoch([5.0, 2.0, 1.995, 1.99])
     3
     """
@@ -169,23 +161,56 @@ def _format(value):
     return str(value)
 
 
-def _save(fig, path, dpi=120):
-    """Lay out ``fig``, write it to ``path`` and free it: pyplot keeps every
-    open figure alive until it is closed."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-
-
 # -- demo ---------------------------------------------------------------------
 
+
+def exact_f2_check(n_points=2000, radius=5.0, seed=0, out=sys.stdout):
+    """Build the exact network of f2 and measure its error on random points.
+
+    Returns the largest error relative to the largest ``|f2|`` on the points.
+    """
+    start = time.perf_counter()
+    est = AttentionPolynomialRegressor.from_polynomial(PAPER_F2, radius=radius)
+    built = time.perf_counter() - start
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_points, 10))
+    X *= (
+        radius
+        * rng.uniform(size=(n_points, 1)) ** 0.1
+        / np.linalg.norm(X, axis=1, keepdims=True)
+    )
+    y_true = evaluate_polynomial(PAPER_F2, X)
+    y_pred = est.predict(X)
+    module = est.net_.module_
+    error = np.abs(y_pred - y_true)
+    print(
+        "Exact network for the paper's f2 (d = 10, q = 5), built from its coefficients",
+        file=out,
+    )
+    print(
+        f"  directions n = {est.n_directions_}, blocks q = {est.degree}, "
+        f"free parameters {module.count_free_parameters()}, built in {built:.1f} s",
+        file=out,
+    )
+    print(f"  {n_points} random points with ||x|| <= {radius:g}:", file=out)
+    print(
+        f"  max |C(x) - f2(x)| = {error.max():.3e}   "
+        f"relative to max |f2| = {error.max() / np.abs(y_true).max():.3e}",
+        file=out,
+    )
+    return error.max() / np.abs(y_true).max()
+
+
 #: Fast settings of ``demo``: rows drawn per task, and epochs of the networks
-#: trained by the paper's protocol. f1 gets the paper's full budget (600 epochs
-#: of batch 5000, a few seconds per network); fewer steps leave the networks
-#: far from where the paper's protocol takes them (NN_depth: test MSE 9570
-#: after 200 epochs, 2450 after 600).
+#: trained by the paper's protocol. f1 gets the paper's full data and budget
+#: (a few seconds per network); fewer steps leave the networks far from where
+#: the paper's protocol takes them (NN_depth: test MSE 9570 after 200 epochs,
+#: 2450 after 600).
 DEMO_SETTINGS = {
-    "f1": {"n_samples": 10000, "epochs": 600},
+    "f1": {
+        "n_samples": PAPER_TASKS["f1"]["n_samples"],
+        "epochs": PAPER_TASKS["f1"]["max_epochs"],
+    },
     "f2": {"n_samples": 12000, "epochs": 3},
 }
 
@@ -208,9 +233,11 @@ def demo_models(task, epochs, seed):
     layers and its protocol, cut to ``epochs`` epochs.
     """
     spec = PAPER_TASKS[task]
-    n_lattice = math.comb(spec["n_features"] - 1 + spec["degree"], spec["degree"])
     return {
-        "ATTENTION (lstsq)": (AttentionPolynomialRegressor(spec["degree"]), n_lattice),
+        "ATTENTION (lstsq)": (
+            AttentionPolynomialRegressor(spec["degree"]),
+            spec["n_lattice"],
+        ),
         "NN_width": (
             make_baseline("nn_width", task, max_epochs=epochs, random_state=seed),
             spec["nn_width"][0],
@@ -252,55 +279,18 @@ def run_demo(out, *, seed=0, settings=None):
     return rows
 
 
-def plot_demo_mse(rows, path):
-    """Grouped bars of test MSE (log scale), one group per task."""
-    tasks = list(dict.fromkeys(r["task"] for r in rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2))
-    for ax, task in zip(np.atleast_1d(axes), tasks, strict=True):
-        task_rows = [r for r in rows if r["task"] == task]
-        names = [r["model"] for r in task_rows]
-        ax.bar(names, [r["mse_test"] for r in task_rows], color="tab:blue")
-        ax.axhline(1.0, color="k", ls="--", lw=1, label="noise variance")
-        ax.set_yscale("log")
-        ax.set_title(f"paper's {task}: test MSE")
-        ax.set_ylabel("test MSE (log scale)")
-        ax.tick_params(axis="x", labelrotation=30)
-        ax.legend()
-    _save(fig, path)
-
-
-def plot_f1_profiles(models, path):
-    """Each model's prediction of f1 along ``x2 = 0``, beside ``x1^2``."""
-    x1 = np.linspace(-30, 30, 301)
-    X = np.column_stack([x1, np.zeros_like(x1)])
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    ax.plot(x1, paper_f1(X), "k", lw=3, alpha=0.4, label="f1* = x1² + x2²")
-    for name, est in models.items():
-        ax.plot(x1, est.predict(X), label=name)
-    ax.set_xlabel("x1 (with x2 = 0)")
-    ax.set_ylabel("prediction")
-    ax.set_title("f1: fitted functions along a line through the data")
-    ax.legend(fontsize=8)
-    _save(fig, path)
-
-
 # -- reproduce ----------------------------------------------------------------
 
 #: The paper's protocol (section 5), and the smoke-test settings of ``--quick``.
 REPRODUCE_SETTINGS = {
     "full": {
-        "f1": {
-            "n_samples": 10000,
-            "epochs": 600,
-            "batch_size": 5000,
-            "n_directions": 10,
-        },
-        "f2": {
-            "n_samples": 50000,
-            "epochs": 2000,
-            "batch_size": 25000,
-            "n_directions": None,
-        },
+        task: {
+            "n_samples": spec["n_samples"],
+            "epochs": spec["max_epochs"],
+            "batch_size": spec["batch_size"],
+            "n_directions": spec["n_directions"],
+        }
+        for task, spec in PAPER_TASKS.items()
     },
     # f1 keeps the paper's 1200 gradient steps (300 epochs of 4 batches): the
     # networks need about that many at the paper's learning rate, and on 1800
@@ -347,7 +337,7 @@ def paper_models(task, setting, *, readout_init, seed, snapshot_every):
         random_state=seed,
     )
     if n is None:
-        n = math.comb(spec["n_features"] - 1 + spec["degree"], spec["degree"])
+        n = spec["n_lattice"]
     kwargs = {
         "max_epochs": setting["epochs"],
         "batch_size": setting["batch_size"],
@@ -490,7 +480,7 @@ def run_reproduce(
     results = ordered()
     if "f1" in settings:
         plot_f1_surfaces(
-            {name: fitted["f1", name] for name in PAPER_FIGURE_2},
+            {name: fitted["f1", name] for name in PAPER_MODELS},
             {r["model"]: r for r in results["f1"]},
             out / "figure2_f1_surfaces.png",
         )
@@ -520,64 +510,3 @@ def training_curves(est, data):
         "curve_test_epochs": epochs,
         "curve_test": mse_test,
     }
-
-
-def plot_f1_surfaces(models, rows, path):
-    """Figure 2: each model's fitted function of f1 as a surface."""
-    grid = np.linspace(-30, 30, 61)
-    G1, G2 = np.meshgrid(grid, grid)
-    X = np.column_stack([G1.ravel(), G2.ravel()])
-    fig = plt.figure(figsize=(15, 4.8))
-    for i, (name, est) in enumerate(models.items(), start=1):
-        ax = fig.add_subplot(1, len(models), i, projection="3d")
-        ax.plot_surface(
-            G1,
-            G2,
-            est.predict(X).reshape(G1.shape),
-            cmap="viridis",
-            linewidth=0,
-            antialiased=True,
-        )
-        ax.set_title(
-            f"{name}: test MSE {rows[name]['mse_test']:.3g}\n"
-            f"(vs f*: {rows[name]['mse_test_noiseless']:.3g})"
-        )
-        ax.set_xlabel("x1")
-        ax.set_ylabel("x2")
-        ax.set_zlabel("prediction")
-    fig.suptitle("Fitted functions for f1* = x1² + x2² (paper's Figure 2)")
-    _save(fig, path, dpi=110)
-
-
-def plot_convergence(rows, task, path):
-    """Figure 3: training and test MSE against epochs, log scale."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for row, color in zip(rows, ["tab:red", "tab:blue", "tab:green"], strict=False):
-        epochs = np.arange(1, len(row["curve_train"]) + 1)
-        ax.plot(epochs, row["curve_train"], color=color, label=f"{row['model']} train")
-        ax.plot(
-            row["curve_test_epochs"],
-            row["curve_test"],
-            color=color,
-            ls="--",
-            label=f"{row['model']} test",
-        )
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (log scale)")
-    ax.set_title(f"{task}: convergence of the three models (paper's Figure 3)")
-    ax.legend(fontsize=8)
-    _save(fig, path)
-
-
-def plot_predicted_vs_actual(y_true, y_pred, target, path):
-    """Predicted against actual values on the test rows, with the diagonal."""
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(y_true, y_pred, s=8, alpha=0.6)
-    low, high = min(y_true.min(), y_pred.min()), max(y_true.max(), y_pred.max())
-    ax.plot([low, high], [low, high], "k--", lw=1, label="predicted = actual")
-    ax.set_xlabel(f"actual {target}")
-    ax.set_ylabel(f"predicted {target}")
-    ax.set_title("Test rows: predicted vs actual")
-    ax.legend()
-    _save(fig, path)

@@ -32,7 +32,7 @@ class TokenLayout:
 
     Examples
     --------
-    >>> from sklearn_attnpoly._tokens import TokenLayout
+    >>> from sklearn_attnpoly.attention import TokenLayout
     >>> layout = TokenLayout(n=3, q=2, compact=False)
     >>> layout.width, layout.t, layout.slot(1), layout.slot(2), layout.one
     (7, 0, 4, 5, 6)

@@ -11,13 +11,11 @@ entries of ``concat(T^q(x))`` are read. Only ``F``, ``beta`` and ``b`` are
 parameters; the blocks are buffers.
 """
 
-import math
-
 import torch
 from torch import nn
 
 from ._block import DenseProductBlock, StructuredProductBlock, check_dense_fits
-from ._fast import PowerReadout, WeightedMSEReadout, power_slots
+from ._fused_chain import PowerReadout, WeightedMSEReadout, power_slots
 from ._tokens import TokenLayout, embed
 
 #: Relative margin of each block's ``M`` over the largest ``|x|`` and ``|y|`` it
@@ -38,7 +36,7 @@ def block_bounds(radius, degree):
 
     Examples
     --------
-    >>> from sklearn_attnpoly._network import block_bounds
+    >>> from sklearn_attnpoly.attention import block_bounds
     >>> [round(M, 6) for M in block_bounds(2.0, 4)]
     [2.2, 2.2, 4.4, 8.8]
     """
@@ -89,9 +87,9 @@ class AttentionPolynomialNetwork(nn.Module):
         """``concat(T^q(x))`` restricted to the slots: ``(batch, n, q)`` with
         ``[:, i, k-1] = (-1)^k t_i^k``.
 
-        The structured engine computes them in one pass, with the same numbers
-        (:func:`~sklearn_attnpoly._fast.power_slots`), unless a gradient is
-        needed.
+        The structured engine computes them in one pass, with the same
+        numbers (:func:`~sklearn_attnpoly.attention._fused_chain.power_slots`),
+        unless a gradient is needed.
         """
         t = x @ self.F.T  # t = Fx, section 2.1
         if self.engine == "structured" and not (
@@ -114,8 +112,8 @@ class AttentionPolynomialNetwork(nn.Module):
         """``C^q(x) = beta . concat(T^q(x)) + b``, shape ``(batch, n_outputs)``.
 
         The structured engine fuses the blocks and the readout
-        (:class:`~sklearn_attnpoly._fast.PowerReadout`), with an analytic
-        gradient; the dense one contracts the slots of its blocks.
+        (:class:`~sklearn_attnpoly.attention._fused_chain.PowerReadout`), with an
+        analytic gradient; the dense one contracts the slots of its blocks.
         """
         beta = self.beta * self.mask[..., None]
         if self.engine == "structured":
@@ -130,8 +128,8 @@ class AttentionPolynomialNetwork(nn.Module):
         row weights ``w`` as the last column of ``y_weighted``; returns
         ``(loss, y)``, ``y`` without a graph. The gradient is computed chunk by
         chunk with the forward pass
-        (:class:`~sklearn_attnpoly._fast.WeightedMSEReadout`), with the numbers
-        of :meth:`forward`, the loss and autograd.
+        (:class:`~sklearn_attnpoly.attention._fused_chain.WeightedMSEReadout`),
+        with the numbers of :meth:`forward`, the loss and autograd.
         """
         beta = self.beta * self.mask[..., None]
         return WeightedMSEReadout.apply(
@@ -140,11 +138,6 @@ class AttentionPolynomialNetwork(nn.Module):
 
     def _two_M2(self):
         return [block.two_M2 for block in self.blocks]
-
-    @property
-    def signs(self):
-        """``(-1)^k`` for ``k = 1..q``: slot ``k`` holds ``signs[k-1] t^k``."""
-        return torch.tensor([(-1.0) ** k for k in range(1, self.degree + 1)])
 
     def count_free_parameters(self):
         """Entries of ``F``, ``beta`` and ``b``: ``n d + n q + 1`` per output.
@@ -165,8 +158,3 @@ class AttentionPolynomialNetwork(nn.Module):
             for p in (self.F, self.beta * self.mask[..., None], self.b)
         )
         return blocks + params
-
-
-def n_lattice_directions(n_features, degree):
-    """``n_q = C(d - 1 + q, q)``, the number of directions Lemma 3.3 needs."""
-    return math.comb(n_features - 1 + degree, degree)

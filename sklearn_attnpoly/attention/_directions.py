@@ -14,7 +14,7 @@ the same matrices: the degree-``s`` homogeneous part of (1) is
 import numpy as np
 import scipy.linalg
 
-from ._polynomial import homogeneous_exponents, multinomial_coefficients
+from .._polynomial import homogeneous_exponents, multinomial_coefficients
 
 
 def lattice_directions(n_features, degree):
@@ -27,7 +27,7 @@ def lattice_directions(n_features, degree):
 
     Examples
     --------
-    >>> from sklearn_attnpoly._directions import lattice_directions
+    >>> from sklearn_attnpoly.attention import lattice_directions
     >>> lattice_directions(2, 2).round(4)
     array([[1.    , 0.    ],
            [0.7071, 0.7071],

@@ -9,7 +9,7 @@ score wins, the block computes, in floating point,
 because the kept score ``a = alpha_ii > 0`` enters the empty slot as ``0 + a =
 a`` and the feed-forward layer rounds ``a - 2a + 0`` and ``a - 0 + 2(-a)`` to
 ``-a`` exactly. Equation (1) gives the same bits as
-:class:`~sklearn_attnpoly._block.StructuredProductBlock`, without the tokens,
+:class:`~sklearn_attnpoly.attention._block.StructuredProductBlock`, without the tokens,
 the top-2 searches or the copies; in exact arithmetic ``s_k = (-1)^k t^k``.
 
 Whether the diagonal wins is decided per input row by a radius that is
@@ -35,21 +35,34 @@ computed once per step, not twice.
 
 import math
 
+import numpy as np
 import torch
 
-from ._chunks import row_chunks, rows_per_chunk
-
-#: Entries of a ``(rows, n)`` array per chunk: small enough that the handful of
-#: arrays one chunk uses stays in the processor's caches, large enough that the
-#: fixed cost of each of the chunk's few dozen tensor operations (a few
-#: microseconds) stays small against its work. At the f2 shape in float32 a
-#: gradient step took about 10 % less time with 2**18 than with 2**17 or 2**16
-#: (one or two threads, 2-core AMD EPYC), and no less with 2**18.5 or 2**19.
-CHUNK_ENTRIES = 2**18
+from .._chunks import row_chunks, rows_per_chunk
 
 
-def _row_chunks(n_rows, n_tokens):
-    return row_chunks(n_rows, rows_per_chunk(CHUNK_ENTRIES, n_tokens))
+def slot_signs(degree):
+    """``(-1)^k`` for ``k = 1..q``: block ``k`` of the chain writes
+    ``s_k = (-1)^k t^k`` into slot ``k``.
+
+    Examples
+    --------
+    >>> from sklearn_attnpoly.attention import slot_signs
+    >>> slot_signs(3)
+    array([-1.,  1., -1.])
+    """
+    return np.array([(-1.0) ** k for k in range(1, degree + 1)])
+
+
+def _chunk_rows(n, q, dtype):
+    """Rows per chunk: a chunk holds ``t``, its ``q`` slots and one more
+    ``(rows, n)`` array (:class:`_ChunkBuffers`)."""
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    return rows_per_chunk((q + 2) * n * itemsize)
+
+
+def _row_chunks(x, n, q):
+    return row_chunks(len(x), _chunk_rows(n, q, x.dtype))
 
 
 class _ChunkBuffers:
@@ -62,7 +75,7 @@ class _ChunkBuffers:
     """
 
     def __init__(self, x, n, q):
-        rows = min(len(x), rows_per_chunk(CHUNK_ENTRIES, n))
+        rows = min(len(x), _chunk_rows(n, q, x.dtype))
         self.rows = rows
         self.t = x.new_empty(rows, n)
         self.slots = x.new_empty(rows, q, n)
@@ -154,7 +167,7 @@ def power_slots(t, two_M2, block_slots):
         ``[:, i, k-1] = s_k(t_i)``, equal to what the blocks compute.
     """
     out = t.new_empty(len(t), len(two_M2), t.shape[1])
-    for rows in _row_chunks(*t.shape):
+    for rows in _row_chunks(t, t.shape[1], len(two_M2)):
         chunk = out[rows]
         _chain(t[rows], two_M2, [chunk[:, k] for k in range(len(two_M2))])
     out = out.transpose(1, 2)
@@ -202,7 +215,8 @@ def _derivative(beta):
     ``t^(k-1)``, as contiguous rows of shape ``(n_outputs, q, n)``."""
     q = beta.shape[1]
     orders = torch.arange(1, q + 1, dtype=beta.dtype, device=beta.device)
-    derivative = (beta * (orders * (-1.0) ** orders)[:, None]).permute(2, 1, 0)
+    signs = torch.as_tensor(slot_signs(q), dtype=beta.dtype, device=beta.device)
+    derivative = (beta * (orders * signs)[:, None]).permute(2, 1, 0)
     return derivative.contiguous()
 
 
@@ -254,7 +268,7 @@ class PowerReadout(torch.autograd.Function):
         y = x.new_empty(len(x), n_outputs)
         a = x.new_empty(len(x))
         buffers = _ChunkBuffers(x, n, q)
-        for rows in _row_chunks(len(x), n):
+        for rows in _row_chunks(x, n, q):
             views = buffers.views(rows.stop - rows.start)
             _readout_chunk(x[rows], F, two_M2, beta_flat, views, a[rows], y[rows])
         rest = (~(a <= exact_radius(two_M2, x.dtype))).nonzero().squeeze(1)
@@ -276,7 +290,7 @@ class PowerReadout(torch.autograd.Function):
         grad_F_T = F.new_zeros(F.shape[1], n)
         grad_beta = beta.new_zeros(q * n, n_outputs)
         buffers = _ChunkBuffers(x, n, q)
-        for rows in _row_chunks(len(x), n):
+        for rows in _row_chunks(x, n, q):
             views = buffers.views(rows.stop - rows.start)
             t = views[0]
             torch.mm(x[rows], F.T, out=t)
@@ -302,7 +316,7 @@ class WeightedMSEReadout(torch.autograd.Function):
     :class:`PowerReadout`, ``b`` of shape ``(n_outputs,)`` and ``y_weighted``
     of shape ``(rows, n_outputs + 1)``, targets then row weights, returns
     ``(loss, y)``: ``y = PowerReadout(x) + b`` and the loss of
-    :class:`~sklearn_attnpoly._training.WeightedMSELoss`,
+    :class:`~sklearn_attnpoly._solvers._training.WeightedMSELoss`,
 
         L = sum_b w_b mean_o (y_bo - z_bo)^2 / sum_b w_b,
 
@@ -334,7 +348,7 @@ class WeightedMSEReadout(torch.autograd.Function):
         grad_beta = beta.new_zeros(q * n, n_outputs)
         zero = x.new_zeros(())
         buffers = _ChunkBuffers(x, n, q)
-        for rows in _row_chunks(len(x), n):
+        for rows in _row_chunks(x, n, q):
             views = buffers.views(rows.stop - rows.start)
             x_c, y_c, g_c = x[rows], y[rows], g[rows]
             _readout_chunk(x_c, F, two_M2, beta_flat, views, a[rows], y_c)

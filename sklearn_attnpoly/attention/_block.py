@@ -25,11 +25,10 @@ a fixed ``x_i`` is monotone in floating point too, so this is an exact
 rewriting for every input, inside the bound or not.
 """
 
-import os
-
 import torch
 from torch import nn
 
+from .._device import available_memory
 from ._tokens import TokenLayout
 
 
@@ -56,8 +55,7 @@ def lemma_3_1_weights(layout, x_entry, y_entry, slot, M):
 
     Examples
     --------
-    >>> from sklearn_attnpoly._block import lemma_3_1_weights
-    >>> from sklearn_attnpoly._tokens import TokenLayout
+    >>> from sklearn_attnpoly.attention import TokenLayout, lemma_3_1_weights
     >>> layout = TokenLayout(n=3, q=2, compact=False)
     >>> W = lemma_3_1_weights(layout, layout.t, layout.one, layout.slot(1), M=2.0)
     >>> sum(int(w.count_nonzero()) for w in W.values())  # 2n + 8
@@ -101,25 +99,6 @@ def one_hot_maximum(alpha):
 #: ``(batch, n, n + q + 2)``-sized arrays alive at once in a dense block: the
 #: tokens, queries, keys, values, scores, the one-hot maximum and its output.
 DENSE_ARRAYS = 8
-
-
-def available_memory(device):
-    """Bytes that can still be allocated on ``device``.
-
-    CUDA reports its free memory; on the CPU, Linux's ``MemAvailable`` is read,
-    and elsewhere the physical memory is taken.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def check_dense_fits(batch, layout, dtype, device):

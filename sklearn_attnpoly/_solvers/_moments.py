@@ -7,7 +7,7 @@ the polynomial (Lemma 3.1, then the multinomial theorem)
 
 so the readout's features are ``phi(x) = m(x) P``: the monomials ``m(x)`` of
 degrees ``1..q`` times a block-diagonal matrix ``P`` whose degree-``k`` block
-is ``(-1)^k V_k^T`` (:func:`~sklearn_attnpoly._directions.ridge_power_matrix`,
+is ``(-1)^k V_k^T`` (:func:`~sklearn_attnpoly.attention._directions.ridge_power_matrix`,
 restricted to the slots of the readout mask). Their weighted Gram matrix is
 
     sum_n w_n phi(x_n) phi(x_n)^T = P^T H P,     H[a, b] = mu_{a + b},      (1)
@@ -30,13 +30,10 @@ import math
 
 import numpy as np
 
-from ._chunks import row_chunks, rows_per_chunk
-from ._directions import ridge_power_matrix
-from ._polynomial import MonomialTable, homogeneous_exponents
-
-#: Entries of one chunk's monomial table ``(monomials, rows)``: 4 MiB in float64,
-#: small enough to stay in the cache between its making and its products.
-CHUNK_ENTRIES = 2**19
+from .._chunks import row_chunks, rows_per_chunk
+from .._polynomial import MonomialTable, homogeneous_exponents
+from ..attention._directions import ridge_power_matrix
+from ..attention._fused_chain import slot_signs
 
 
 class MomentTable:
@@ -66,7 +63,9 @@ class MomentTable:
         self.widths = widths
         self.offsets = np.concatenate([[0], np.cumsum(sizes)])
         self.moments = np.zeros((weights.shape[1], int(self.offsets[-1])))
-        chunk = rows_per_chunk(CHUNK_ENTRIES, max(len(u.codes), len(v.codes)))
+        # a chunk holds three tables, of the u monomials, the v monomials and
+        # the v monomials times the weights, one float64 column per row
+        chunk = rows_per_chunk(8 * (len(u.codes) + 2 * len(v.codes)))
         U, V, Vw = (np.empty((len(t.codes), min(chunk, len(X)))) for t in (u, v, v))
         for rows in row_chunks(len(X), chunk):
             U_c = u.values(X[rows, : self.split], out=U)
@@ -145,8 +144,9 @@ def moment_normal_equations(directions, mask, X, Y, sample_weight):
     # P's blocks: (-1)^k V_k^T on the selected directions, (#monomials, #slots)
     degrees = range(1, q + 1)
     exponents = [homogeneous_exponents(d, k) for k in degrees]
+    signs = slot_signs(q)
     P = [
-        (-1.0) ** k * ridge_power_matrix(directions[mask[:, k - 1]], k).T
+        signs[k - 1] * ridge_power_matrix(directions[mask[:, k - 1]], k).T
         for k in degrees
     ]
     codes = [gram.codes(e) for e in exponents]
@@ -180,8 +180,10 @@ def moment_normal_equations(directions, mask, X, Y, sample_weight):
     return S, r, mean, m_y
 
 
-def _row_blocks(n_rows, n_columns, entries=2**20):
-    return row_chunks(n_rows, rows_per_chunk(entries, n_columns))
+def _row_blocks(n_rows, n_columns):
+    """Row blocks of an ``(n_rows, n_columns)`` gather: its int64 positions
+    and the float64 values gathered, 16 bytes an entry."""
+    return row_chunks(n_rows, rows_per_chunk(16 * n_columns))
 
 
 def moment_cost(n_samples, mask, n_features):

@@ -7,9 +7,9 @@ each ending in a linear layer with a bias:
   ``F`` in the attention model (Tables 2 and 3: 10 for f1, 4368 for f2);
 - ``NN_depth``: ``q + 1`` hidden layers of equal width (4 for f1, 120 for f2).
 
-All models are trained the same way: SGD with a one-cycle learning rate from
-``1e-4`` up to ``1e-3``, gradient clipping, 600 epochs of batch 5000 for f1
-and 2000 epochs of batch 25000 for f2. :class:`PaperMLPRegressor` is that
+All models are trained the same way (:mod:`~sklearn_attnpoly.paper._protocol`):
+SGD with a one-cycle learning rate, gradient clipping, and each task's budget
+of epochs and batch size. :class:`PaperMLPRegressor` is that
 protocol for a ReLU network, on the unscaled data as in the paper, with the
 clipping threshold :data:`PAPER_CLIP_NORM` (the paper gives none);
 :func:`make_baseline` gives every baseline of the comparison, including
@@ -35,30 +35,10 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from skorch.callbacks import Callback
 from torch import nn
 
+from .._device import resolve_device
+from .._solvers._skorch import batch_loading, paper_schedule, training_record
 from ._mlp_step import ChunkedMLPNet
-from ._regressor import resolve_device
-from ._training import batch_loading, paper_schedule
-
-#: The paper's two tasks: input dimension ``d``, degree ``q``, the hidden
-#: widths of Tables 2 and 3, and the training budget of section 5.
-PAPER_TASKS = {
-    "f1": {
-        "n_features": 2,
-        "degree": 2,
-        "nn_width": (10,),
-        "nn_depth": (4,) * 3,
-        "max_epochs": 600,
-        "batch_size": 5000,
-    },
-    "f2": {
-        "n_features": 10,
-        "degree": 5,
-        "nn_width": (4368,),
-        "nn_depth": (120,) * 6,
-        "max_epochs": 2000,
-        "batch_size": 25000,
-    },
-}
+from ._protocol import PAPER_LR, PAPER_TASKS
 
 BASELINES = ("nn_width", "nn_depth", "mlp_default", "poly_lr")
 
@@ -71,19 +51,6 @@ def relu_network(n_features, hidden_layer_sizes, dtype=torch.float32):
         layers += [nn.Linear(n_in, n_out, dtype=dtype), nn.ReLU()]
     layers.append(nn.Linear(widths[-1], 1, dtype=dtype))
     return nn.Sequential(*layers)
-
-
-def count_mlp_parameters(n_features, hidden_layer_sizes):
-    """Weights and biases of a fully connected network with one output.
-
-    Examples
-    --------
-    >>> from sklearn_attnpoly._baselines import count_mlp_parameters
-    >>> count_mlp_parameters(2, (10,))  # NN_width for f1, Table 2
-    41
-    """
-    widths = (n_features, *hidden_layer_sizes, 1)
-    return sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=True))
 
 
 class ParameterSnapshots(Callback):
@@ -169,7 +136,7 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
     exploding at the beginning of training", which they do on the raw scale
     (without clipping, NN_depth on f1 collapses to a constant) and never on
     standardised data. Each step's gradient is that of the whole batch,
-    computed chunk by chunk (:class:`~sklearn_attnpoly._mlp_step.ChunkedMLPNet`):
+    computed chunk by chunk (:class:`~sklearn_attnpoly.paper._mlp_step.ChunkedMLPNet`):
     at the paper's f2 shape 13 times faster than skorch's default step for
     NN_width and 1.6 times for NN_depth, on one CPU thread
     (``benchmarks/mlp_step.py``).
@@ -224,7 +191,7 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_attnpoly import PaperMLPRegressor
+    >>> from sklearn_attnpoly.paper import PaperMLPRegressor
     >>> X = np.random.default_rng(0).normal(size=(100, 2))
     >>> est = PaperMLPRegressor((10,), max_epochs=5, batch_size=50,
     ...                         random_state=0).fit(X, X[:, 0])
@@ -248,9 +215,9 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
         self,
         hidden_layer_sizes=(100,),
         *,
-        max_epochs=600,
-        lr=1e-3,
-        batch_size=5000,
+        max_epochs=PAPER_TASKS["f1"]["max_epochs"],
+        lr=PAPER_LR,
+        batch_size=PAPER_TASKS["f1"]["batch_size"],
         clip_norm=PAPER_CLIP_NORM,
         standardize=False,
         callbacks=None,
@@ -308,20 +275,20 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
         )
         y_net = ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
         self.net_.fit(self._net_inputs(X), y_net[:, None])
-        self.n_iter_ = len(self.net_.history)
-        self.loss_curve_ = [float(v) for v in self.net_.history[:, "train_loss"]]
+        self.n_iter_, self.loss_curve_ = training_record(self.net_)
         return self
 
     def predict(self, X):
-        """Predict with the trained network.
+        """The trained network's output on ``X``, in the target's units.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs, scaled as in ``fit`` when ``standardize`` is on.
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        y_pred : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
@@ -374,7 +341,7 @@ def make_baseline(
 
     Examples
     --------
-    >>> from sklearn_attnpoly import make_baseline
+    >>> from sklearn_attnpoly.paper import make_baseline
     >>> make_baseline("nn_depth", "f1").hidden_layer_sizes
     (4, 4, 4)
     >>> make_baseline("poly_lr", "f2")

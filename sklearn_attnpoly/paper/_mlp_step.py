@@ -21,7 +21,7 @@ and the backward pass of ``loss = mean((y_hat - y)^2)`` over the batch's
     grad W_l += delta_l^T a_{l-1},    grad b_l += sum of the rows of delta_l,
     delta_{l-1} = (delta_l W_l) * [a_{l-1} > 0].
 
-Each chunk's activations fit in the cache (:data:`CHUNK_BYTES`), the mask
+Each chunk's activations fit in the cache (:mod:`~sklearn_attnpoly._chunks`), the mask
 ``[a > 0]`` overwrites ``a`` once its weight gradient is taken, and the weight
 gradients are accumulated as ``a^T delta``. The sums run in another order than
 autograd's, so the gradient agrees with autograd's to rounding, not bit for
@@ -31,15 +31,8 @@ bit. :class:`ChunkedMLPNet` uses this step in skorch's training loop.
 import torch
 from torch import nn
 
-from ._chunks import row_chunks
-from ._training import OnePassNet
-
-#: Bytes of hidden activations kept per chunk of rows: a few MB, so that a
-#: chunk stays in the cache between its forward and its backward pass.
-CHUNK_BYTES = 2**22
-
-#: Fewest rows per chunk, so that very wide layers still get matrix products.
-MIN_CHUNK_ROWS = 32
+from .._chunks import row_chunks, rows_per_chunk
+from .._solvers._skorch import OnePassNet
 
 
 def relu_layers(module):
@@ -57,9 +50,10 @@ def relu_layers(module):
 
 
 def chunk_rows(layers, element_size):
-    """Rows per chunk: hidden activations of about :data:`CHUNK_BYTES`."""
-    row_bytes = element_size * sum(layer.out_features for layer in layers[:-1])
-    return max(MIN_CHUNK_ROWS, CHUNK_BYTES // max(row_bytes, 1))
+    """Rows per chunk: a chunk holds each hidden layer's activations and the
+    backward pass's array of the same width."""
+    hidden = sum(layer.out_features for layer in layers[:-1])
+    return rows_per_chunk(2 * element_size * hidden)
 
 
 def relu_mse_step(layers, X, y, chunk=None):
@@ -145,7 +139,7 @@ class ChunkedMLPNet(OnePassNet):
     (:func:`relu_layers`), the criterion skorch's default
     :class:`~torch.nn.MSELoss` with ``reduction="mean"``, and the target has
     the output's shape; otherwise skorch's own step runs
-    (:class:`~sklearn_attnpoly._training.OnePassNet`).
+    (:class:`~sklearn_attnpoly._solvers._training.OnePassNet`).
     """
 
     def one_pass_step(self, X, y):

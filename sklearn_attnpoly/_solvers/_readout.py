@@ -15,7 +15,7 @@ the ``N x p`` feature matrix:
   or not.
 * ``"moments"``: inside the radius the slots are the polynomials ``(-1)^k
   t_i^k``, and ``G`` follows from the ``C(d + 2q, 2q)`` weighted moments of the
-  data (:mod:`~sklearn_attnpoly._moments`): ``N C(d + 2q, 2q)`` multiply-adds,
+  data (:mod:`~sklearn_attnpoly._solvers._moments`): ``N C(d + 2q, 2q)`` multiply-adds,
   25 times fewer than the Gram's at ``d = 10, q = 5``.
 
 ``G`` is then put in correlation form (unit diagonal), ``alpha`` added to the
@@ -26,7 +26,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ._chunks import row_chunks
+from .._chunks import row_chunks, rows_per_chunk
 from ._moments import moment_cost, moment_normal_equations, n_moments
 
 
@@ -34,7 +34,7 @@ from ._moments import moment_cost, moment_normal_equations, n_moments
 def _features(module, X, rows):
     """The masked slots of ``X[rows]``, in the row-major order of ``mask``,
     as a float64 array; taken from the slots stored ``(rows, q, n)``, the layout
-    of :func:`~sklearn_attnpoly._fast.power_slots`, with one gather."""
+    of :func:`~sklearn_attnpoly.attention._fused_chain.power_slots`, with one gather."""
     x = torch.as_tensor(X[rows], dtype=module.F.dtype, device=module.F.device)
     n, q = module.mask.shape
     i, k = module.mask.nonzero(as_tuple=True)
@@ -88,11 +88,14 @@ def solve_correlation_system(A, rhs, alpha):
     return coef, int(keep.sum())
 
 
-def gram_normal_equations(module, X, Y, sample_weight, chunk_size=2048):
+def gram_normal_equations(module, X, Y, sample_weight):
     """The centred normal equations on the slots the network computes, row by row.
 
+    A chunk of rows holds the network's slots (``n q`` per row, in its dtype)
+    and the float64 features taken from them (``p`` per row).
+
     Returns ``G``, ``r``, ``m`` and ``m_y`` as
-    :func:`~sklearn_attnpoly._moments.moment_normal_equations` does.
+    :func:`~sklearn_attnpoly._solvers._moments.moment_normal_equations` does.
     """
     w = np.asarray(sample_weight, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
@@ -100,7 +103,9 @@ def gram_normal_equations(module, X, Y, sample_weight, chunk_size=2048):
     S = np.zeros((p, p), order="F")  # only the lower triangle is accumulated
     total, phi_sum, r = 0.0, np.zeros(p), np.zeros((p, Y.shape[1]))
     y_sum = np.zeros(Y.shape[1])
-    for rows in row_chunks(len(X), chunk_size):
+    n, q = module.mask.shape
+    itemsize = module.F.element_size()
+    for rows in row_chunks(len(X), rows_per_chunk(n * q * itemsize + 8 * p)):
         phi, w_c = _features(module, X, rows), w[rows]
         if rows.start == 0:  # the shift c: the first chunk's weighted means
             shift = w_c @ phi / w_c.sum()
@@ -147,7 +152,7 @@ MAX_MOMENTS = 2 * 10**7
 
 
 @torch.no_grad()
-def fit_readout(module, X, Y, sample_weight, alpha, chunk_size=2048, method="auto"):
+def fit_readout(module, X, Y, sample_weight, alpha, method="auto"):
     """Set ``module.beta`` (on its mask) and ``module.b`` by weighted ridge.
 
     Parameters
@@ -161,12 +166,10 @@ def fit_readout(module, X, Y, sample_weight, alpha, chunk_size=2048, method="aut
         Positive weights.
     alpha : float
         Added to the diagonal of the correlation-form normal equations.
-    chunk_size : int, default=2048
-        Rows per pass of the network (``method="gram"``).
     method : {"auto", "gram", "moments"}, default="auto"
         How the normal equations are formed: ``"gram"`` from the slots the
         network computes, chunk by chunk; ``"moments"`` from the moments of the
-        data (:mod:`~sklearn_attnpoly._moments`), exact while the rows lie
+        data (:mod:`~sklearn_attnpoly._solvers._moments`), exact while the rows lie
         inside the blocks' radius; ``"auto"`` picks by :func:`choose_method`.
 
     Returns
@@ -186,9 +189,7 @@ def fit_readout(module, X, Y, sample_weight, alpha, chunk_size=2048, method="aut
             sample_weight,
         )
     else:
-        G, r, mean, y_mean = gram_normal_equations(
-            module, X, Y, sample_weight, chunk_size
-        )
+        G, r, mean, y_mean = gram_normal_equations(module, X, Y, sample_weight)
     D = np.sqrt(np.diag(G))
     D[D <= np.finfo(float).tiny] = 1.0
     G /= D[:, None]

@@ -1,32 +1,23 @@
-"""The skorch side: the net that holds the module, and what trains it.
+"""skorch plumbing that any network of the package trains with.
 
-Every solver ends with the fitted :class:`AttentionPolynomialNetwork` inside a
-:class:`skorch.NeuralNetRegressor`, so prediction, device moves and
-``save_params`` / ``load_params`` take one path. The gradient solvers train
-``F``, ``beta`` and ``b`` with skorch's own loop and callbacks: one-cycle
-learning rate (the paper's protocol: from ``lr / 10`` up to ``lr``), gradient
-norm clipping, a projection that keeps every ``||xi_i|| <= 1`` after each step,
-and a guard that stops a run whose loss stops being finite.
-
-The rows of a batch are taken from the data with one indexing operation
-(:func:`batch_loader`, :class:`BatchDataset`), not one ``__getitem__`` and one
-tensor per row as a default :class:`torch.utils.data.DataLoader` does: at the
-paper's f2 shape that per-row loading cost about as much as the gradient steps.
-Each step computes the loss and its gradient in one pass over the batch
-(:class:`PolynomialNet`).
+- :class:`BatchDataset` and :func:`batch_loader` take the rows of a batch
+  from the data with one indexing operation, not one ``__getitem__`` and one
+  tensor per row as a default :class:`torch.utils.data.DataLoader` does (at
+  the paper's f2 shape that per-row loading cost about as much as the
+  gradient steps); :func:`batch_loading` gives them as skorch arguments.
+- :class:`OnePassNet` is a :class:`skorch.NeuralNetRegressor` whose training
+  step may compute the loss and its gradient in one pass of its own.
+- :func:`paper_schedule` is the paper's optimisation protocol as skorch
+  callbacks: a one-cycle learning rate and gradient-norm clipping.
 """
-
-import math
 
 import numpy as np
 import torch
 from skorch import NeuralNetRegressor
-from skorch.callbacks import Callback, GradientNormClipping, LRScheduler, ProgressBar
+from skorch.callbacks import GradientNormClipping, LRScheduler
 from skorch.dataset import Dataset, unpack_data
 from skorch.utils import to_tensor
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
-
-from ._network import AttentionPolynomialNetwork
 
 
 class BatchDataset(Dataset):
@@ -127,19 +118,6 @@ def batch_loading(shuffle_seed=None):
     return kwargs
 
 
-class WeightedMSELoss(torch.nn.Module):
-    """Mean squared error weighted per row.
-
-    The target carries the row weights as its last column, so that skorch's
-    batching keeps each weight with its row without a custom loop.
-    """
-
-    def forward(self, y_pred, y_weighted):
-        y_true, weight = y_weighted[:, :-1], y_weighted[:, -1]
-        squared = ((y_pred - y_true) ** 2).mean(dim=1)
-        return (weight * squared).sum() / weight.sum()
-
-
 class OnePassNet(NeuralNetRegressor):
     """:class:`skorch.NeuralNetRegressor` whose training step may compute the
     loss and its gradient in one pass of its own.
@@ -168,58 +146,6 @@ class OnePassNet(NeuralNetRegressor):
                 loss, y_pred = step
                 return {"loss": loss, "y_pred": y_pred}
         return super().train_step_single(batch, **fit_params)
-
-
-class PolynomialNet(OnePassNet):
-    """The net of :class:`AttentionPolynomialNetwork`: its training step takes
-    one pass.
-
-    With the structured network and :class:`WeightedMSELoss`, the step
-    computes ``y``, the loss and its gradient chunk by chunk in the same pass
-    (:meth:`AttentionPolynomialNetwork.weighted_mse_loss`), with the numbers of
-    the module's forward, the criterion and their backward passes; the
-    backward pass of the module alone would compute ``t = Fx`` and the slots
-    of every row a second time, about a third of a step. Otherwise, skorch's
-    own step.
-    """
-
-    def one_pass_step(self, X, y):
-        module = self.module_
-        if (
-            not isinstance(self.criterion_, WeightedMSELoss)
-            or not isinstance(module, AttentionPolynomialNetwork)
-            or module.engine != "structured"
-        ):
-            return None
-        loss, y_pred = module.weighted_mse_loss(X, y)
-        loss.backward()
-        return loss, y_pred
-
-
-class ProjectDirections(Callback):
-    """After every optimizer step, project each row of ``F`` onto the unit
-    ball: the blocks' bound ``|t_i| <= ||x||`` needs ``||xi_i|| <= 1``."""
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        if training:
-            with torch.no_grad():
-                F = net.module_.F
-                F.div_(F.norm(dim=1, keepdim=True).clamp(min=1.0))
-
-
-class NonFiniteLossGuard(Callback):
-    """Stop training with a clear error as soon as the loss is NaN or infinite."""
-
-    def on_batch_end(self, net, training=False, loss=None, **kwargs):
-        if training and loss is not None and not torch.isfinite(loss).all():
-            epoch = len(net.history)
-            raise FloatingPointError(
-                f"The training loss became {loss.item()} in epoch {epoch}. The "
-                "model was not fitted. Lower lr (now "
-                f"{net.optimizer_.param_groups[0]['lr']:.3g} at this step), use "
-                "solver='lstsq' or a smaller degree, or check the data for "
-                "extreme values."
-            )
 
 
 def paper_schedule(lr, total_steps, clip_norm):
@@ -254,53 +180,7 @@ def paper_schedule(lr, total_steps, clip_norm):
     return callbacks
 
 
-def make_net(
-    module,
-    *,
-    solver,
-    lr,
-    max_epochs,
-    batch_size,
-    n_samples,
-    device,
-    callbacks,
-    verbose,
-    seed,
-):
-    """A :class:`PolynomialNet` around ``module``, initialized.
-
-    For ``solver="lstsq"`` the net only predicts; for ``"sgd"`` and ``"adam"``
-    it carries the training callbacks and ``callbacks`` (copies, named by
-    class) after them.
-    """
-    kwargs = {}
-    train_callbacks = []
-    if solver in ("sgd", "adam"):
-        steps = max_epochs * math.ceil(n_samples / batch_size)
-        train_callbacks = [
-            *paper_schedule(lr, steps, clip_norm=1.0),
-            ("project_directions", ProjectDirections()),
-            ("finite_loss", NonFiniteLossGuard()),
-        ]
-        if verbose >= 2:
-            train_callbacks.append(("progress", ProgressBar()))
-        optimizer = torch.optim.SGD if solver == "sgd" else torch.optim.Adam
-        kwargs["optimizer"] = optimizer
-    else:
-        seed = None  # the net only predicts: nothing to shuffle
-    for i, cb in enumerate(callbacks):
-        train_callbacks.append((f"user_{i}_{type(cb).__name__}", cb))
-    net = PolynomialNet(
-        module,
-        criterion=WeightedMSELoss,
-        lr=lr,
-        max_epochs=max_epochs,
-        batch_size=batch_size,
-        train_split=None,
-        device=device,
-        callbacks=train_callbacks,
-        verbose=verbose,
-        **batch_loading(seed),
-        **kwargs,
-    )
-    return net.initialize()
+def training_record(net):
+    """``(n_iter, loss_curve)`` of a trained skorch net: the epochs it ran and
+    its training loss after each."""
+    return len(net.history), [float(v) for v in net.history[:, "train_loss"]]

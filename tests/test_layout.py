@@ -1,0 +1,51 @@
+"""The package's floors: the core never reaches into the paper's laboratory."""
+
+import subprocess
+import sys
+
+import pytest
+
+import sklearn_attnpoly
+
+_CORE_ONLY = """
+import sys
+import numpy as np
+import sklearn_attnpoly
+from sklearn_attnpoly import AttentionPolynomialRegressor, attention
+X = np.random.default_rng(0).normal(size=(60, 2))
+for solver in ("lstsq", "sgd"):
+    est = AttentionPolynomialRegressor(2, solver=solver, max_epochs=2).fit(X, X[:, 0])
+    est.predict(X)
+    est.to_polynomial()
+AttentionPolynomialRegressor.from_polynomial({(2, 0): 1.0}).predict(X)
+loaded = [
+    name for name in sys.modules
+    if name.startswith(("sklearn_attnpoly.paper", "sklearn_attnpoly.datasets",
+                        "sklearn_attnpoly._cli", "matplotlib"))
+]
+print(sorted(loaded))
+"""
+
+
+def test_the_core_loads_neither_the_laboratory_nor_matplotlib():
+    # a fresh interpreter: this one has imported everything already
+    done = subprocess.run(
+        [sys.executable, "-c", _CORE_ONLY], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_laboratory_is_reached_from_the_top_on_first_use():
+    from sklearn_attnpoly import paper
+
+    assert sklearn_attnpoly.PaperMLPRegressor is paper.PaperMLPRegressor
+    assert sklearn_attnpoly.make_baseline is paper.make_baseline
+    assert sklearn_attnpoly.datasets.make_paper_f1 is paper.datasets.make_paper_f1
+    assert {"PaperMLPRegressor", "make_baseline", "datasets"} <= set(
+        dir(sklearn_attnpoly)
+    )
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        sklearn_attnpoly.no_such_name  # noqa: B018
