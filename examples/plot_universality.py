@@ -37,7 +37,7 @@ for q in degrees:
 
 fig, ax = plt.subplots(figsize=(6.5, 4.2))
 ax.semilogy(list(degrees), errors, "o-", label="test MSE against f")
-ax.axhline(noise**2, color="k", ls="--", lw=1, label="noise variance")
+ax.axhline(noise**2, color="k", ls="--", lw=1, label="variance of the training noise")
 ax.set_xlabel("degree q (number of frozen blocks)")
 ax.set_ylabel("test MSE (log scale)")
 ax.set_title("A smooth non-polynomial target, approximated as q grows")
