@@ -61,12 +61,13 @@ def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
     needed = fit_bytes(n_features, degree, n)
     available = available_memory("cpu")
     if needed > available:
+        lattice = " (C(d - 1 + q, q))" if n_directions is None else ""
         raise MemoryError(
-            f"degree={degree} with {n_features} features needs {n} directions "
-            f"and {n_power_features(n_features, degree)} power features "
-            f"(C(d - 1 + q, q) and C(d + q, q) - 1): about {needed / 2**30:.3g} "
-            f"GiB to fit, but {available / 2**30:.3g} GiB are available. Use "
-            "a smaller degree or n_directions, or fewer features."
+            f"degree={degree} with {n_features} features needs {n} directions"
+            f"{lattice} and {n_power_features(n_features, degree)} power "
+            f"features (C(d + q, q) - 1): about {needed / 2**30:.3g} GiB to "
+            f"fit, but {available / 2**30:.3g} GiB are available. Use a "
+            "smaller degree or n_directions, or fewer features."
         )
     if engine == "dense":
         layout = TokenLayout(n, degree, compact=False)
