@@ -30,8 +30,8 @@ from .attention._fused_chain import slot_rounding_errors
 
 class OutOfBoundWarning(UserWarning):
     """Rows lie outside the guard radius the frozen blocks were built for, and
-    their predictions are not the fitted polynomial to the precision of the
-    network's dtype."""
+    their predictions may not be the fitted polynomial to the precision
+    expected of the network's dtype."""
 
 
 #: Rounding error allowed on a prediction, relative to the largest
@@ -177,7 +177,8 @@ def guard(X_scaled, radius, policy):
         )
         return X_scaled, exponents
     warnings.warn(
-        message + " Their predictions are not the fitted polynomial; "
+        message + " Their predictions are the network's own output, which "
+        "there may not be the fitted polynomial; "
         "out_of_bound='extend' predicts it.",
         OutOfBoundWarning,
         stacklevel=3,

@@ -180,7 +180,7 @@ CASES = [
     (
         "predict: out_of_bound='warn'",
         lambda: fit(out_of_bound="warn").predict(10 * X),
-        warns(OutOfBoundWarning, "Their predictions are not the fitted polynomial"),
+        warns(OutOfBoundWarning, "may not be the fitted polynomial"),
     ),
     (
         "predict: out_of_bound='clip'",
