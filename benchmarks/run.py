@@ -95,12 +95,12 @@ def gradient_step(engine_path, batch, n_features, degree, n_directions, repeats)
         slots = net.block_slots(x @ net.F.T)
         return torch.einsum("bnk,nko->bo", slots, beta) + net.b
 
-    y_weighted = torch.stack([torch.zeros(batch), torch.ones(batch)], dim=1)
+    target, weight = torch.zeros(batch, 1), torch.ones(batch)
 
     def step():
         net.zero_grad()
         if engine_path == "fast":
-            loss, _ = net.weighted_mse_loss(x, y_weighted)
+            loss, _ = net.weighted_mse_loss(x, target, weight)
         else:
             y = net(x) if engine_path == "forward" else naive()
             loss = y.square().mean()

@@ -8,6 +8,7 @@ fit        fit a CSV file: metrics, the recovered polynomial, a saved model
 
 import argparse
 import csv
+import importlib.util
 import json
 import math
 import os
@@ -68,6 +69,20 @@ def _whole_number(minimum):
 
     parse.__name__ = f"whole number >= {minimum}"
     return parse
+
+
+def _non_negative_number(text):
+    """An argparse ``type``: a finite number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0; got {text}")
+    return value
+
+
+_non_negative_number.__name__ = "number >= 0"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -182,6 +197,10 @@ def _reproduce(args):
 def read_csv(path, target):
     """Numeric columns of a CSV file with a header row.
 
+    A first column whose header is empty is a saved row index (what
+    ``pandas.DataFrame.to_csv`` writes by default): it is left out, with a
+    note on stderr.
+
     Returns
     -------
     X : ndarray of shape (n_rows, n_columns - 1)
@@ -192,8 +211,9 @@ def read_csv(path, target):
     Raises
     ------
     InputError
-        If the file cannot be read, ``target`` is not a column, a row has the
-        wrong number of fields or a field is not a number.
+        If the file cannot be read, ``target`` is not a column, another header
+        is empty, a row has the wrong number of fields or a field is not a
+        number.
     """
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -203,6 +223,19 @@ def read_csv(path, target):
     if not rows:
         raise InputError(f"{path} is empty.")
     header = [name.strip() for name in rows[0]]
+    first = 0
+    if len(header) > 1 and header[0] == "":
+        first = 1
+        print(
+            f"sklearn-attnpoly fit: note: the first column of {path} has no "
+            "header (a saved row index?); it is left out.",
+            file=sys.stderr,
+        )
+    header = header[first:]
+    if "" in header:
+        raise InputError(
+            f"{path}: column {header.index('') + first + 1} of the header has no name."
+        )
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise InputError(
@@ -217,12 +250,12 @@ def read_csv(path, target):
     values = np.empty((len(rows) - 1, len(header)))
     for i, row in enumerate(rows[1:]):
         line = i + 2
-        if len(row) != len(header):
+        if len(row) != len(header) + first:
             raise InputError(
                 f"{path}, line {line}: {len(row)} fields, but the "
-                f"header has {len(header)}."
+                f"header has {len(header) + first}."
             )
-        for j, field in enumerate(row):
+        for j, field in enumerate(row[first:]):
             try:
                 values[i, j] = float(field)
             except ValueError:
@@ -239,6 +272,28 @@ def read_csv(path, target):
     return np.delete(values, k, axis=1), values[:, k], header[:k] + header[k + 1 :]
 
 
+def check_output_path(path, option):
+    """Raise :class:`InputError` before fitting if ``path`` cannot be written:
+    its folder is missing, or it is a folder itself."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise InputError(f"{option} {path}: is a folder; give a file name.")
+    if not path.parent.is_dir():
+        raise InputError(f"{option} {path}: the folder {path.parent} does not exist.")
+
+
+def named_columns(X, features):
+    """``X`` as a pandas DataFrame with the CSV's column names, so that the
+    fitted model records them (``feature_names_in_``); ``X`` itself where
+    pandas is not installed."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return X
+    return pd.DataFrame(X, columns=features)
+
+
 def format_term(exponents, coefficient, features):
     """``-3 * x1 * x2^2``-style text for one monomial."""
     factors = [
@@ -253,6 +308,12 @@ def _fit(args):
     from sklearn.metrics import mean_squared_error, r2_score
     from sklearn.model_selection import train_test_split
 
+    check_output_path(args.save, "--save")
+    check_output_path(args.plot, "--plot")
+    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
+        raise InputError(
+            "--plot needs matplotlib: pip install 'sklearn-attnpoly[paper]'."
+        )
     X, y, features = read_csv(args.data, args.target)
     check_degree_size(args.degree, X.shape[1])
     if len(X) < 2:
@@ -261,13 +322,23 @@ def _fit(args):
         )
     try:
         X_tr, X_te, y_tr, y_te = train_test_split(
-            X, y, test_size=args.test_size, random_state=args.seed
+            named_columns(X, features),
+            y,
+            test_size=args.test_size,
+            random_state=args.seed,
         )
     except ValueError as exc:
         raise InputError(f"cannot split {args.data}: {exc}") from exc
+    if isinstance(X_tr, np.ndarray) and args.save is not None:
+        print(
+            "sklearn-attnpoly fit: note: without pandas the saved model does "
+            "not record the CSV's column names.",
+            file=sys.stderr,
+        )
     est = AttentionPolynomialRegressor(
         args.degree,
         solver=args.solver,
+        alpha=args.alpha,
         max_epochs=args.max_epochs,
         random_state=args.seed,
     )
@@ -390,6 +461,12 @@ def build_parser():
         "--degree", type=_whole_number(1), required=True, help="q, the degree"
     )
     fit.add_argument("--solver", choices=("lstsq", "sgd", "adam"), default="lstsq")
+    fit.add_argument(
+        "--alpha",
+        type=_non_negative_number,
+        default=AttentionPolynomialRegressor().alpha,
+        help="ridge strength of the readout (default: %(default)g)",
+    )
     fit.add_argument(
         "--max-epochs",
         type=_whole_number(1),

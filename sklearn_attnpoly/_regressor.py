@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
     column_or_1d,
     validate_data,
@@ -22,10 +23,19 @@ from ._polynomial import (
     to_dict,
     validate_coefficients,
 )
-from ._scaling import AffineScaling, TargetScaling, guard
+from ._predict import network_output
+from ._scaling import (
+    AffineScaling,
+    TargetScaling,
+    check_extension_precision,
+    check_guard_precision,
+    guard,
+)
+from ._sizes import check_fit_fits
 from ._solvers._readout import fit_readout
 from ._solvers._skorch import training_record
 from ._solvers._training import make_net
+from ._transaction import unchanged_on_error
 from .attention import AttentionPolynomialNetwork, lattice_directions, slot_signs
 from .attention._directions import (
     expand_ridge_coefficients,
@@ -74,7 +84,8 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
     lr : float, default=1e-3
         Largest learning rate of the one-cycle schedule.
     batch_size : int, default=256
-        Rows per gradient step, and per prediction batch.
+        Rows per gradient step. Prediction takes chunks of rows sized in
+        bytes instead (``sklearn_attnpoly._chunks``).
     engine : {"structured", "dense"}, default="structured"
         How the blocks are computed: ``"dense"`` with the literal matrices of
         Lemma 3.1, O(n^2) per input, as a reference; ``"structured"`` by an
@@ -85,11 +96,24 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
     headroom : float, default=2.0
         The blocks are built for the guard radius ``headroom * bound``: inputs
         up to ``headroom`` times farther (in scaled units) than the farthest
-        training row are computed exactly.
-    out_of_bound : {"warn", "raise", "clip"}, default="warn"
-        What ``predict`` does with rows beyond the guard radius: warn with an
-        :class:`OutOfBoundWarning` and return the network's output, raise a
-        ValueError, or project them onto the guard sphere (with a warning).
+        training row are computed by the blocks as they are. A larger guard
+        radius costs precision on every row, since a block rounds its slot at
+        about ``u M_k^2``; ``fit`` raises a ValueError when the training rows
+        would be rounded by more than 1e-6 (float64) or 1e-3 (float32) of
+        their size.
+    out_of_bound : {"extend", "warn", "raise", "clip"}, default="extend"
+        What ``predict`` does with rows beyond the guard radius. ``"extend"``:
+        the fitted polynomial, computed by the blocks on the row scaled into
+        the guard radius by a power of two, the readout's degree-``k`` terms
+        scaled back by that power to the ``k``: exact in floating point, so the
+        relative precision is the one inside the guard radius, however far the
+        row lies. An :class:`OutOfBoundWarning` is raised only when the
+        estimated rounding error of those rows exceeds 1e-6 (float64) or 1e-3
+        (float32) of the largest ``|prediction|``, and a ValueError when the
+        polynomial overflows the dtype there. ``"warn"``: the network's own
+        output, which is not the polynomial there, with an
+        :class:`OutOfBoundWarning`; ``"raise"``: a ValueError; ``"clip"``:
+        the rows projected onto the guard sphere, with a warning.
     readout_init : {"lstsq", "zeros"}, default="lstsq"
         Start of the gradient solvers' ``beta, b``: the closed-form ridge
         solution for the initial ``F``, or zeros.
@@ -108,7 +132,9 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
     ----------
     net_ : skorch.NeuralNetRegressor
         The fitted net; ``net_.module_`` is the
-        :class:`~sklearn_attnpoly.AttentionPolynomialNetwork`.
+        :class:`~sklearn_attnpoly.AttentionPolynomialNetwork`. For
+        ``"lstsq"`` it only predicts and has no optimizer (``optimizer=None``);
+        ``predict`` calls the module itself.
     n_directions_ : int
         Rows of ``F``.
     device_ : str
@@ -135,7 +161,12 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
     -----
     The frozen blocks are exact while the inputs stay inside the guard radius;
     see ``out_of_bound``. Beyond it a block's one-hot maximum may pick another
-    token's score, and the output is no longer the polynomial.
+    token's score, and the network's own output is no longer the polynomial.
+
+    A ``fit`` that raises leaves the estimator as it was: unfitted, or with
+    its previous fit. A gradient run whose training loss ends more than twice
+    its lowest (the start included) keeps the parameters of its best epoch
+    and warns with a :class:`~sklearn.exceptions.ConvergenceWarning`.
 
     References
     ----------
@@ -167,7 +198,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         "engine": [StrOptions({"structured", "dense"})],
         "bound": [Interval(Real, 0, None, closed="neither")],
         "headroom": [Interval(Real, 1, None, closed="left")],
-        "out_of_bound": [StrOptions({"warn", "raise", "clip"})],
+        "out_of_bound": [StrOptions({"extend", "warn", "raise", "clip"})],
         "readout_init": [StrOptions({"lstsq", "zeros"})],
         "dtype": [StrOptions({"float64", "float32"})],
         "device": [str],
@@ -189,7 +220,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         engine="structured",
         bound=1.0,
         headroom=2.0,
-        out_of_bound="warn",
+        out_of_bound="extend",
         readout_init="lstsq",
         dtype="float64",
         device="auto",
@@ -218,7 +249,9 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
     # -- construction --------------------------------------------------------
 
     @classmethod
-    def from_polynomial(cls, coefficients, *, radius=1.0, engine="structured"):
+    def from_polynomial(
+        cls, coefficients, *, radius=1.0, engine="structured", dtype="float64"
+    ):
         """A fitted estimator whose network is exactly the given polynomial.
 
         The construction of Theorem 3.5: the lattice directions of Lemma 3.3
@@ -233,6 +266,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             ``predict`` equals the polynomial (up to rounding) for every
             ``||x|| <= radius``; the blocks hold up to ``headroom * radius``.
         engine : {"structured", "dense"}, default="structured"
+        dtype : {"float64", "float32"}, default="float64"
 
         Returns
         -------
@@ -250,7 +284,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         n_features, degree, coef = validate_coefficients(coefficients)
         if not isinstance(radius, Real) or not np.isfinite(radius) or radius <= 0:
             raise ValueError(f"radius must be a finite number > 0; got {radius!r}.")
-        est = cls(degree=degree, engine=engine)
+        est = cls(degree=degree, engine=engine, dtype=dtype)
         est._validate_params()
         exponents = monomial_exponents(n_features, degree)
         unit = radius / est.bound  # x = unit * x_tilde
@@ -260,6 +294,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         degrees = exponents.sum(axis=1)
         parts = [coef_scaled[degrees == s] for s in range(1, degree + 1)]
         beta = solve_ridge_coefficients(directions, parts, mask) * slot_signs(degree)
+        est.guard_radius_ = est.headroom * est.bound
         module = est._build(directions, mask, n_outputs=1, device="cpu")
         with torch.no_grad():
             module.beta.copy_(torch.as_tensor(beta[..., None]))
@@ -280,6 +315,13 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         -------
         dict of tuple to float, or list of such dicts
             One dict per target when ``y`` had several columns.
+
+        Raises
+        ------
+        ValueError
+            When a coefficient in the caller's units overflows float64 (inputs
+            of scale ``1e155`` make a degree-2 coefficient about ``1e-310``
+            times a term of ``1e310``); ``predict`` is not affected.
         """
         check_is_fitted(self)
         module = self.net_.module_
@@ -292,15 +334,27 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         coef = coef * self.target_scaling_.scale
         coef[0] += self.target_scaling_.mean
         exponents = monomial_exponents(self.n_features_in_, self.degree)
-        coef = substitute_affine(
-            coef, exponents, self.scaling_.shift, self.scaling_.scale
-        )
+        try:
+            with np.errstate(over="raise", divide="raise", invalid="raise"):
+                coef = substitute_affine(
+                    coef, exponents, self.scaling_.shift, self.scaling_.scale
+                )
+        except FloatingPointError:
+            shift, scale = self.scaling_.shift, self.scaling_.scale
+            raise ValueError(
+                "The fitted polynomial's coefficients in the units of X "
+                "overflow float64: the powers up to degree "
+                f"{self.degree} of X's mean (up to {np.abs(shift).max():.3g}) "
+                f"and scale ({scale.min():.3g} to {scale.max():.3g}) do not "
+                "fit. Rescale X to list them; predict is not affected."
+            ) from None
         polys = [to_dict(coef[:, o], exponents) for o in range(coef.shape[1])]
         return polys[0] if self.n_outputs_ == 1 else polys
 
     # -- fit / predict ---------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @unchanged_on_error
     def fit(self, X, y, sample_weight=None):
         """Fit ``F``, ``beta`` and ``b`` to the data.
 
@@ -314,31 +368,23 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         self : object
+            Fitted; if ``fit`` raises, the estimator is left as it was.
         """
-        X, y = validate_data(
-            self, X, y, multi_output=True, y_numeric=True, dtype=np.float64
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        keep = sample_weight > 0
-        X, Y, sample_weight = X[keep], y.reshape(len(y), -1)[keep], sample_weight[keep]
+        X, Y, sample_weight = self._validate_fit_data(X, y, sample_weight)
         device = resolve_device(self.device)
+        self._check_sizes(X.shape, device)
+        check_guard_precision(
+            self.bound, self.headroom, self.degree, _DTYPES[self.dtype]
+        )
         rng = check_random_state(self.random_state)
 
         self.scaling_ = AffineScaling.fit(X, sample_weight, self.bound)
         self.target_scaling_ = TargetScaling.fit(Y, sample_weight)
         X_scaled = self.scaling_.transform(X)
         Y_scaled = self.target_scaling_.transform(Y)
+        self.guard_radius_ = self.headroom * self.bound
 
-        n_features = X.shape[1]
-        if self.n_directions is None:
-            directions = lattice_directions(n_features, self.degree)
-        else:
-            directions = rng.standard_normal((self.n_directions, n_features))
-            directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        directions = self._directions(X.shape[1], rng)
         mask = select_power_slots(directions, self.degree)
         gradient = self.solver != "lstsq"
         module = self._build(
@@ -361,14 +407,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             seed=int(rng.randint(np.iinfo(np.int32).max)),
         )
         if gradient:
-            dtype = _DTYPES[self.dtype]
-            Y_weighted = np.column_stack(
-                [Y_scaled, sample_weight / sample_weight.mean()]
-            )
-            self.net_.partial_fit(
-                X_scaled.astype(dtype_np(dtype)), Y_weighted.astype(dtype_np(dtype))
-            )
-            self.n_iter_, self.loss_curve_ = training_record(self.net_)
+            self._train(X_scaled, Y_scaled, sample_weight)
         return self
 
     def predict(self, X):
@@ -384,18 +423,80 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        X_scaled = guard(
+        X_scaled, exponents = guard(
             self.scaling_.transform(X), self.guard_radius_, self.out_of_bound
         )
-        dtype = dtype_np(self.net_.module_.F.dtype)
-        Y_scaled = self.net_.predict(X_scaled.astype(dtype)).astype(np.float64)
-        Y = self.target_scaling_.inverse_transform(Y_scaled.reshape(len(X), -1))
+        Y_scaled = network_output(self.net_.module_, X_scaled, exponents)
+        Y = self.target_scaling_.inverse_transform(Y_scaled)
+        self._check_extension(exponents, Y)
         return Y[:, 0] if self.n_outputs_ == 1 else Y
 
     # -- helpers ---------------------------------------------------------------
 
+    def _validate_fit_data(self, X, y, sample_weight):
+        """``X``, ``Y`` (2-D) and the weights of the rows of positive weight,
+        in float64."""
+        X, y = validate_data(
+            self, X, y, multi_output=True, y_numeric=True, dtype=np.float64
+        )
+        # y_numeric converts only object arrays; strings fail here, in one line
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        keep = sample_weight > 0
+        return X[keep], y.reshape(len(y), -1)[keep], sample_weight[keep]
+
+    def _check_extension(self, exponents, Y):
+        """Warn, or raise, for the predictions ``Y`` of rows computed beyond
+        the guard radius (``exponents > 0``) by their estimated rounding."""
+        if not exponents.any():
+            return
+        module = self.net_.module_
+        error = module.rounding_error(int(exponents.max())).numpy()
+        check_extension_precision(
+            error * self.target_scaling_.scale,
+            Y,
+            int(np.count_nonzero(exponents)),
+            module.F.dtype,
+        )
+
+    def _check_sizes(self, shape, device):
+        """Refuse, before enumerating anything, a fit that cannot fit."""
+        n_samples, n_features = shape
+        gradient = self.solver != "lstsq"
+        check_fit_fits(
+            n_features,
+            self.degree,
+            self.n_directions,
+            engine=self.engine,
+            batch_rows=min(self.batch_size, n_samples) if gradient else 1,
+            dtype=_DTYPES[self.dtype],
+            device=device,
+        )
+
+    def _directions(self, n_features, rng):
+        """The rows of ``F``: the lattice directions, or ``n_directions``
+        random unit vectors."""
+        if self.n_directions is None:
+            return lattice_directions(n_features, self.degree)
+        directions = rng.standard_normal((self.n_directions, n_features))
+        return directions / np.linalg.norm(directions, axis=1, keepdims=True)
+
+    def _train(self, X_scaled, Y_scaled, sample_weight):
+        """Train ``net_`` by its gradient solver on the scaled rows, each with
+        its weight (normalised to mean 1) as skorch's ``X["sample_weight"]``."""
+        dtype = np.float64 if self.dtype == "float64" else np.float32
+        X_dict = {
+            "X": X_scaled.astype(dtype),
+            "sample_weight": (sample_weight / sample_weight.mean()).astype(dtype),
+        }
+        self.net_.partial_fit(X_dict, Y_scaled.astype(dtype))
+        self.n_iter_, self.loss_curve_ = training_record(self.net_)
+
     def _build(self, directions, mask, *, n_outputs, device):
-        self.guard_radius_ = self.headroom * self.bound
         module = AttentionPolynomialNetwork(
             torch.as_tensor(directions),
             self.degree,
@@ -436,7 +537,3 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
-
-
-def dtype_np(torch_dtype):
-    return np.float64 if torch_dtype == torch.float64 else np.float32

@@ -6,6 +6,7 @@ import sys
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 
 from sklearn_attnpoly import _cli as cli
@@ -182,8 +183,51 @@ def test_fit_csv(csv_file, tmp_path, capsys):
     terms = [line.strip() for line in lines[start + 1 : start + 4]]
     assert terms == ["-2 * a * b", "1 * a^2", "0.5"]
     est = joblib.load(model)
-    np.testing.assert_allclose(est.predict([[1.0, 2.0]]), [-2.5], atol=1e-6)
+    assert est.feature_names_in_.tolist() == ["a", "b"]
+    X_new = pd.DataFrame([[1.0, 2.0]], columns=["a", "b"])
+    np.testing.assert_allclose(est.predict(X_new), [-2.5], atol=1e-6)
     assert plot.stat().st_size > 0
+
+
+def test_fit_csv_with_a_saved_index_and_alpha(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
+    frame["y"] = frame["a"] * frame["b"]
+    path = tmp_path / "indexed.csv"
+    frame.to_csv(path)  # the index is the first column, its header empty
+    model = tmp_path / "model.joblib"
+    argv = ["fit", str(path), "--target", "y", "--degree", "2", "--save", str(model)]
+    assert cli.main([*argv, "--alpha", "1e-6"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"sklearn-attnpoly fit: note: the first column of {path} has no header "
+        "(a saved row index?); it is left out.\n"
+    )
+    est = joblib.load(model)
+    assert est.alpha == 1e-6
+    assert est.feature_names_in_.tolist() == ["a", "b"]
+
+
+def test_fit_checks_the_output_folders_before_fitting(
+    csv_file, tmp_path, monkeypatch, capsys
+):
+    def fit(self, X, y):
+        raise AssertionError("fitted before the output paths were checked")
+
+    monkeypatch.setattr(cli.AttentionPolynomialRegressor, "fit", fit)
+    missing = tmp_path / "missing" / "out"
+    for option in ("--save", "--plot"):
+        argv = ["fit", str(csv_file), "--target", "y", "--degree", "2", option]
+        assert cli.main([*argv, str(missing)]) == 2
+        assert capsys.readouterr().err == (
+            f"sklearn-attnpoly fit: error: {option} {missing}: the folder "
+            f"{missing.parent} does not exist.\n"
+        )
+        assert cli.main([*argv, str(tmp_path)]) == 2
+        assert capsys.readouterr().err == (
+            f"sklearn-attnpoly fit: error: {option} {tmp_path}: is a folder; give "
+            "a file name.\n"
+        )
 
 
 @pytest.mark.parametrize(
@@ -226,6 +270,11 @@ def test_fit_csv(csv_file, tmp_path, capsys):
             "y,b,y\n1,2,3\n",
             ["--target", "y"],
             "{path}: the header names a column more than once: y.",
+        ),
+        (
+            "a,,y\n1,2,3\n",
+            ["--target", "y"],
+            "{path}: column 2 of the header has no name.",
         ),
         (
             "a,b,y\n1,2\n",
@@ -286,6 +335,15 @@ def test_fit_bad_test_size(csv_file, capsys):
             ["--degree", "2", "--max-epochs", "0"],
             "argument --max-epochs: must be at least 1; got 0",
         ),
+        (
+            ["--degree", "2", "--alpha", "-1"],
+            "argument --alpha: must be a finite number >= 0; got -1",
+        ),
+        (
+            ["--degree", "2", "--alpha", "nan"],
+            "argument --alpha: must be a finite number >= 0; got nan",
+        ),
+        (["--degree", "2", "--alpha", "x"], "argument --alpha: 'x' is not a number"),
     ],
 )
 def test_bad_numbers_are_one_line(csv_file, capsys, argv, message):

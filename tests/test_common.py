@@ -22,9 +22,24 @@ from sklearn_attnpoly import AttentionPolynomialRegressor
 from sklearn_attnpoly.paper import PaperMLPRegressor
 
 ESTIMATORS = [
+    # every solver on both engines; the gradient solvers with a short budget,
+    # as the checks fit small data many times, and the dense engine with fewer
+    # directions than the 465 lattice directions of the checks' 30 features:
+    # its blocks are O(n^2) per row
     AttentionPolynomialRegressor(),
-    # a short budget, as the checks fit small data many times, and a
-    # learning rate at which it fits their regression data (R^2 > 0.5)
+    *(
+        AttentionPolynomialRegressor(solver=solver, max_epochs=3)
+        for solver in ("sgd", "adam")
+    ),
+    AttentionPolynomialRegressor(engine="dense", n_directions=12),
+    *(
+        AttentionPolynomialRegressor(
+            solver=solver, engine="dense", n_directions=12, max_epochs=3
+        )
+        for solver in ("sgd", "adam")
+    ),
+    # a short budget, and a learning rate at which it fits the checks'
+    # regression data (R^2 > 0.5)
     PaperMLPRegressor((8,), max_epochs=20, batch_size=50, lr=0.05, random_state=0),
 ]
 

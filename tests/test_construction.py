@@ -103,14 +103,17 @@ def test_constant_polynomial_uses_one_block():
 
 def test_outside_the_bound_the_network_is_not_the_polynomial():
     """The blocks hold up to the guard radius headroom * radius; far beyond it
-    the one-hot maximum picks another token and the output departs."""
+    the one-hot maximum picks another token and the network's own output
+    departs, while out_of_bound="extend" (the default) stays exact."""
     coefs = {(2, 0): 1.0, (0, 2): 1.0}
     est = AttentionPolynomialRegressor.from_polynomial(coefs, radius=1.0)
     inside = np.array([[1.2, -1.4]])  # norm 1.84 < guard radius 2
+    far = np.array([[30.0, -40.0]])  # norm 50
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert est.predict(inside)[0] == pytest.approx(3.4, rel=1e-12)
-    far = np.array([[30.0, -40.0]])  # norm 50
+        assert est.predict(far)[0] == pytest.approx(2500.0, rel=1e-12)
+    est.set_params(out_of_bound="warn")
     with pytest.warns(OutOfBoundWarning, match="1 of 1 rows lie outside"):
         got = est.predict(far)[0]
     assert abs(got - 2500.0) > 100.0

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning
 
@@ -186,7 +188,13 @@ def test_save_and_load_params_through_the_net(tmp_path):
 def test_gradient_solvers_train_directions_within_the_unit_ball(solver):
     X, y = cubic_data(n=300)
     est = AttentionPolynomialRegressor(
-        degree=3, solver=solver, n_directions=10, max_epochs=5, lr=1e-2, random_state=0
+        degree=3,
+        solver=solver,
+        n_directions=10,
+        max_epochs=5,
+        lr=1e-2,
+        readout_init="zeros",
+        random_state=0,
     )
     est.fit(X, y)
     module = est.net_.module_
@@ -233,24 +241,32 @@ def test_paper_f1_with_ten_directions_and_sgd():
     assert mse <= 0.05
 
 
-def test_non_finite_loss_stops_with_a_clear_error():
-    X, y = cubic_data(n=100)
-    est = AttentionPolynomialRegressor(
+def _diverging(**params):
+    """A float32 SGD run whose loss becomes infinite in its second epoch."""
+    defaults = dict(
         degree=3,
         solver="sgd",
         n_directions=5,
         lr=1e38,
         dtype="float32",
         readout_init="zeros",
-        max_epochs=50,
+        max_epochs=5,
         random_state=0,
     )
+    return AttentionPolynomialRegressor(**(defaults | params))
+
+
+def test_non_finite_loss_stops_with_a_clear_error():
+    X, y = cubic_data(n=100)
+    est = _diverging(max_epochs=50)
+    # it stopped in its second epoch, not after the 50 it was given
     with pytest.raises(
-        FloatingPointError, match=r"training loss became (nan|inf).*Lower lr"
+        FloatingPointError,
+        match=r"training loss became (nan|inf) in epoch 2\..*Lower lr",
     ):
         est.fit(X, y)
-    # it stopped in its second epoch, not after the 50 it was given
-    assert len(est.net_.history) == 2
+    with pytest.raises(NotFittedError):  # nothing of the failed fit was kept
+        check_is_fitted(est)
 
 
 def test_verbose_prints_skorch_epoch_table(capsys):
@@ -306,7 +322,7 @@ def test_float32_network():
 def test_out_of_bound_policies():
     X, y = cubic_data(n=200)
     far = X[:3] * 10.0
-    warn = AttentionPolynomialRegressor(degree=3).fit(X, y)
+    warn = AttentionPolynomialRegressor(degree=3, out_of_bound="warn").fit(X, y)
     with pytest.warns(
         OutOfBoundWarning, match=r"of 3 rows lie outside the guard radius"
     ):
@@ -457,3 +473,73 @@ def test_bad_prediction_data():
         est.predict(np.where(X > 1, np.nan, X))
     with pytest.raises(ValueError, match="Input y contains NaN"):
         AttentionPolynomialRegressor().fit(X, np.where(y > 0, np.nan, y))
+
+
+# -- failed fits, and what a fitted estimator holds --------------------------------
+
+
+def test_a_failed_refit_leaves_the_previous_fit_intact():
+    X, y = cubic_data(n=100)
+    est = _diverging().set_params(lr=1e-3).fit(X, y)
+    before, expected = dict(vars(est)), est.predict(X)
+    with pytest.raises(FloatingPointError):
+        est.set_params(lr=1e38).fit(X * 2, y)
+    state = vars(est)
+    assert state.keys() == before.keys()
+    fitted = [key for key in state if key.endswith("_")]
+    assert all(state[key] is before[key] for key in fitted)
+    assert est.lr == 1e38  # the parameters are the caller's, as set
+    np.testing.assert_array_equal(est.predict(X), expected)
+
+
+def test_a_fit_failing_midway_leaves_no_fitted_attribute(monkeypatch):
+    from sklearn_attnpoly import _regressor
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt  # after the scalings were fitted
+
+    monkeypatch.setattr(_regressor, "fit_readout", fail)
+    X, y = cubic_data(n=50)
+    est = AttentionPolynomialRegressor()
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, y)
+    assert [key for key in vars(est) if key.endswith("_")] == []
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+
+
+def test_lstsq_net_predicts_without_an_optimizer():
+    X, y = cubic_data(n=100)
+    est = AttentionPolynomialRegressor(degree=3).fit(X, y)
+    assert est.net_.optimizer is None and est.net_.optimizer_ is None
+    X_scaled = est.scaling_.transform(X)
+    # the estimator's predict (the module, in chunks) and skorch's agree
+    expected = est.target_scaling_.inverse_transform(est.net_.predict(X_scaled))
+    np.testing.assert_array_equal(est.predict(X), expected[:, 0])
+    with pytest.raises(
+        ValueError, match=r"This net has no optimizer \(optimizer=None\)"
+    ):
+        est.net_.partial_fit(X_scaled, y[:, None])
+    est.net_.set_params(optimizer=torch.optim.SGD, lr=1e-3, max_epochs=1)
+    est.net_.partial_fit(X_scaled, est.target_scaling_.transform(y[:, None]))
+    assert isinstance(est.net_.optimizer_, torch.optim.SGD)
+
+
+def test_a_diverging_run_keeps_its_best_epoch():
+    X, y = cubic_data(n=200, noise=0.0)
+    params = dict(degree=3, n_directions=10, random_state=0)
+    start = AttentionPolynomialRegressor(**params).fit(X, y)
+    with pytest.warns(ConvergenceWarning) as record:
+        est = AttentionPolynomialRegressor(
+            **params, solver="sgd", lr=1e3, max_epochs=5
+        ).fit(X, y)
+    [message] = [str(w.message) for w in record]
+    assert re.fullmatch(
+        r"The training loss rose from \S+ \(epoch 0, where 0 is the start\) to \S+ "
+        r"\(epoch 5\): the run diverged\. The parameters of epoch 0 were kept\. "
+        r"Lower lr \(now 1000\)\.",
+        message,
+    )
+    assert est.loss_curve_[-1] > 1e3 * max(est.loss_curve_[0], 1e-12)
+    # epoch 0 is the lstsq start, kept bit for bit
+    np.testing.assert_array_equal(est.predict(X), start.predict(X))

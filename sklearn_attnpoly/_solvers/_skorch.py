@@ -6,15 +6,22 @@
   the paper's f2 shape that per-row loading cost about as much as the
   gradient steps); :func:`batch_loading` gives them as skorch arguments.
 - :class:`OnePassNet` is a :class:`skorch.NeuralNetRegressor` whose training
-  step may compute the loss and its gradient in one pass of its own.
+  step may compute the loss and its gradient in one pass of its own, and that
+  builds no optimizer when it only predicts.
+- :class:`KeepBestParameters` keeps the best epoch's parameters and puts them
+  back when a run diverges.
 - :func:`paper_schedule` is the paper's optimisation protocol as skorch
   callbacks: a one-cycle learning rate and gradient-norm clipping.
 """
 
+import warnings
+from collections.abc import Mapping
+
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from skorch import NeuralNetRegressor
-from skorch.callbacks import GradientNormClipping, LRScheduler
+from skorch.callbacks import Callback, GradientNormClipping, LRScheduler
 from skorch.dataset import Dataset, unpack_data
 from skorch.utils import to_tensor
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
@@ -24,20 +31,20 @@ class BatchDataset(Dataset):
     """:class:`skorch.dataset.Dataset` that takes a batch of rows at once.
 
     ``dataset[indices]``, with ``indices`` a list of row numbers, indexes the
-    arrays ``X`` and ``y`` (NumPy arrays or tensors) once each. skorch's own
-    ``Dataset`` accepts such a list too, but passes it to scikit-learn's
-    ``_safe_indexing``, which checks the type of every index in Python, about
-    as slow as taking the rows one by one. Single rows and other kinds of data
-    (data frames, dicts, sparse matrices) are left to skorch's ``Dataset``.
+    arrays ``X`` and ``y`` (NumPy arrays or tensors, or for ``X`` a dict of
+    them, such as ``{"X": rows, "sample_weight": weights}``) once each.
+    skorch's own ``Dataset`` accepts such a list too, but passes it to
+    scikit-learn's ``_safe_indexing``, which checks the type of every index in
+    Python, about as slow as taking the rows one by one. Single rows and other
+    kinds of data (data frames, sparse matrices) are left to skorch's
+    ``Dataset``.
     """
 
     def __getitem__(self, i):
-        arrays = (np.ndarray, torch.Tensor)
-        if not (
-            isinstance(i, list)
-            and isinstance(self.X, arrays)
-            and (self.y is None or isinstance(self.y, arrays))
-        ):
+        values = self.X.values() if isinstance(self.X, Mapping) else [self.X]
+        if self.y is not None:
+            values = [*values, self.y]
+        if not (isinstance(i, list) and all(_is_array(v) for v in values)):
             return super().__getitem__(i)
         rows = np.asarray(i, dtype=np.intp)
 
@@ -46,7 +53,15 @@ class BatchDataset(Dataset):
                 return data[torch.from_numpy(rows).to(data.device)]
             return data[rows]
 
-        return self.transform(take(self.X), None if self.y is None else take(self.y))
+        if isinstance(self.X, Mapping):
+            X = {key: take(value) for key, value in self.X.items()}
+        else:
+            X = take(self.X)
+        return self.transform(X, None if self.y is None else take(self.y))
+
+
+def _is_array(data):
+    return isinstance(data, (np.ndarray, torch.Tensor))
 
 
 def batch_loader(dataset, batch_size, shuffle=False, generator=None, **kwargs):
@@ -120,14 +135,40 @@ def batch_loading(shuffle_seed=None):
 
 class OnePassNet(NeuralNetRegressor):
     """:class:`skorch.NeuralNetRegressor` whose training step may compute the
-    loss and its gradient in one pass of its own.
+    loss and its gradient in one pass of its own, and that may have no
+    optimizer.
 
     Subclasses implement :meth:`one_pass_step`; where it returns ``None`` (a
     module, criterion or batch it does not know), or the step has
     ``fit_params``, skorch's own step runs. Callbacks see the step as usual
     (``on_grad_computed`` gets the gradients, so clipping works); ``y_pred``
     carries no graph.
+
+    With ``optimizer=None`` the net only predicts (a module fitted in closed
+    form): ``optimizer_`` is ``None``. Every torch optimizer imports
+    ``torch._dynamo`` when it is built (``Optimizer.add_param_group`` is
+    wrapped by ``torch._disable_dynamo``), seconds in a fresh process, which
+    a net that only predicts need not pay. To train it, set an optimizer
+    (``set_params(optimizer=torch.optim.SGD)``); it is built when the
+    training starts.
     """
+
+    def initialize_optimizer(self, *args, **kwargs):
+        if self.optimizer is None:
+            self.optimizer_ = None
+            return self
+        return super().initialize_optimizer(*args, **kwargs)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        if getattr(self, "optimizer_", None) is None:
+            if self.optimizer is None:
+                raise ValueError(
+                    "This net has no optimizer (optimizer=None): it only "
+                    "predicts. Set one, e.g. set_params(optimizer="
+                    "torch.optim.SGD), to train it."
+                )
+            self._initialize_optimizer()
+        return super().fit_loop(X, y, epochs, **fit_params)
 
     def one_pass_step(self, X, y):
         """``(loss, y_pred)`` for the batch ``(X, y)`` (tensors on the net's
@@ -146,6 +187,77 @@ class OnePassNet(NeuralNetRegressor):
                 loss, y_pred = step
                 return {"loss": loss, "y_pred": y_pred}
         return super().train_step_single(batch, **fit_params)
+
+
+class KeepBestParameters(Callback):
+    """Keep the parameters of the epoch with the lowest training loss, and
+    put them back if the run diverged, with a
+    :class:`~sklearn.exceptions.ConvergenceWarning` that names ``lr``.
+
+    skorch's ``Checkpoint(load_best=True)`` in memory, for the start and the
+    epochs of one call to ``fit`` or ``partial_fit``: the start (epoch 0) is
+    scored by one pass over the training data at the net's batch size, each
+    epoch by its ``train_loss``, the batch losses weighted by batch size as
+    skorch weighs them. Losses below the machine epsilon of the parameters'
+    dtype are rounding noise and count as equal to it, so that of a run that
+    starts at an exact fit the start is kept. The run diverged when its last
+    epoch's loss is more than ``ratio`` times the lowest; a run that did not
+    diverge keeps its last parameters.
+
+    Parameters
+    ----------
+    ratio : float, default=2.0
+    """
+
+    def __init__(self, ratio=2.0):
+        self.ratio = ratio
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.floor_ = max(torch.finfo(p.dtype).eps for p in net.module_.parameters())
+        self.first_epoch_ = len(net.history) + 1
+        self._keep(net, _mean_loss(net, X, y), epoch=self.first_epoch_ - 1)
+
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1, "train_loss"]
+        if max(loss, self.floor_) < max(self.best_loss_, self.floor_):
+            self._keep(net, loss, epoch=len(net.history))
+
+    def on_train_end(self, net, **kwargs):
+        if len(net.history) < self.first_epoch_:
+            return
+        last = net.history[-1, "train_loss"]
+        if not last > self.ratio * max(self.best_loss_, self.floor_):
+            return
+        params = dict(net.module_.named_parameters())
+        with torch.no_grad():
+            for name, value in self.best_.items():
+                params[name].copy_(value)
+        warnings.warn(
+            f"The training loss rose from {self.best_loss_:.3g} (epoch "
+            f"{self.best_epoch_}, where 0 is the start) to {last:.3g} (epoch "
+            f"{len(net.history)}): the run diverged. The parameters of epoch "
+            f"{self.best_epoch_} were kept. Lower lr (now {net.lr:g}).",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+
+    def _keep(self, net, loss, epoch):
+        self.best_loss_, self.best_epoch_ = loss, epoch
+        self.best_ = {
+            name: p.detach().clone() for name, p in net.module_.named_parameters()
+        }
+
+
+def _mean_loss(net, X, y):
+    """The training loss of ``net`` on ``(X, y)`` as skorch reports an
+    epoch's: the batch losses weighted by batch size."""
+    dataset = net.get_dataset(X, y)
+    total, rows = 0.0, 0
+    for batch in net.get_iterator(dataset, training=False):
+        loss = net.validation_step(batch)["loss"].item()
+        size = len(unpack_data(batch)[1])
+        total, rows = total + loss * size, rows + size
+    return total / rows
 
 
 def paper_schedule(lr, total_steps, clip_norm):

@@ -7,36 +7,45 @@ device moves and ``save_params`` / ``load_params`` take one path. The gradient
 solvers train ``F``, ``beta`` and ``b`` with skorch's own loop and callbacks:
 the paper's one-cycle learning rate and gradient clipping
 (:func:`~sklearn_attnpoly._solvers._skorch.paper_schedule`), a projection that
-keeps every ``||xi_i|| <= 1`` after each step, and a guard that stops a run
-whose loss stops being finite. Each step computes the loss and its gradient in
-one pass over the batch (:class:`PolynomialNet`).
+keeps every ``||xi_i|| <= 1`` after each step, a guard that stops a run
+whose loss stops being finite, and one that keeps the best epoch of a run
+that diverges (:class:`~sklearn_attnpoly._solvers._skorch.KeepBestParameters`).
+Each step computes the loss and its gradient in one pass over the batch
+(:class:`PolynomialNet`).
 """
 
 import math
+from collections.abc import Mapping
 
 import torch
 from skorch.callbacks import Callback, ProgressBar
+from skorch.utils import to_tensor
 
 from ..attention import AttentionPolynomialNetwork
-from ._skorch import OnePassNet, batch_loading, paper_schedule
+from ._skorch import KeepBestParameters, OnePassNet, batch_loading, paper_schedule
 
 
 class WeightedMSELoss(torch.nn.Module):
-    """Mean squared error weighted per row.
+    """Mean squared error weighted per row:
+    ``sum_b w_b mean_o (y_pred_bo - y_bo)^2 / sum_b w_b`` (all weights 1 when
+    ``sample_weight`` is None)."""
 
-    The target carries the row weights as its last column, so that skorch's
-    batching keeps each weight with its row without a custom loop.
-    """
-
-    def forward(self, y_pred, y_weighted):
-        y_true, weight = y_weighted[:, :-1], y_weighted[:, -1]
+    def forward(self, y_pred, y_true, sample_weight=None):
         squared = ((y_pred - y_true) ** 2).mean(dim=1)
-        return (weight * squared).sum() / weight.sum()
+        if sample_weight is None:
+            return squared.mean()
+        return (sample_weight * squared).sum() / sample_weight.sum()
 
 
 class PolynomialNet(OnePassNet):
-    """The net of :class:`AttentionPolynomialNetwork`: its training step takes
-    one pass.
+    """The net of :class:`AttentionPolynomialNetwork`: row weights the skorch
+    way, and a training step in one pass.
+
+    The rows come as ``X = {"X": rows, "sample_weight": weights}``, so that
+    skorch batches each weight with its row and ``y`` stays the target (user
+    callbacks such as ``EpochScoring("r2", on_train=True)`` see it as it is).
+    The module gets ``X["X"]`` (:meth:`infer`); the criterion gets the
+    weights (:meth:`get_loss`).
 
     With the structured network and :class:`WeightedMSELoss`, the step
     computes ``y``, the loss and its gradient chunk by chunk in the same pass
@@ -47,15 +56,30 @@ class PolynomialNet(OnePassNet):
     own step.
     """
 
+    def infer(self, x, **fit_params):
+        if isinstance(x, Mapping):
+            x = x["X"]  # the weights are the loss's, not the module's
+        return super().infer(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if not (
+            isinstance(X, Mapping) and isinstance(self.criterion_, WeightedMSELoss)
+        ):
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        y_true = to_tensor(y_true, device=self.device)
+        weight = to_tensor(X["sample_weight"], device=self.device)
+        return self.criterion_(y_pred, y_true, weight)
+
     def one_pass_step(self, X, y):
         module = self.module_
         if (
-            not isinstance(self.criterion_, WeightedMSELoss)
+            not isinstance(X, Mapping)
+            or not isinstance(self.criterion_, WeightedMSELoss)
             or not isinstance(module, AttentionPolynomialNetwork)
             or module.engine != "structured"
         ):
             return None
-        loss, y_pred = module.weighted_mse_loss(X, y)
+        loss, y_pred = module.weighted_mse_loss(X["X"], y, X["sample_weight"])
         loss.backward()
         return loss, y_pred
 
@@ -101,11 +125,12 @@ def make_net(
 ):
     """A :class:`PolynomialNet` around ``module``, initialized.
 
-    For ``solver="lstsq"`` the net only predicts; for ``"sgd"`` and ``"adam"``
-    it carries the training callbacks and ``callbacks`` (copies, named by
-    class) after them.
+    For ``solver="lstsq"`` the net only predicts, and has no optimizer
+    (:class:`~sklearn_attnpoly._solvers._skorch.OnePassNet`); for ``"sgd"``
+    and ``"adam"`` it carries the training callbacks and ``callbacks``
+    (copies, named by class) after them.
     """
-    kwargs = {}
+    optimizer = None
     train_callbacks = []
     if solver in ("sgd", "adam"):
         steps = max_epochs * math.ceil(n_samples / batch_size)
@@ -113,11 +138,11 @@ def make_net(
             *paper_schedule(lr, steps, clip_norm=1.0),
             ("project_directions", ProjectDirections()),
             ("finite_loss", NonFiniteLossGuard()),
+            ("keep_best", KeepBestParameters()),
         ]
         if verbose >= 2:
             train_callbacks.append(("progress", ProgressBar()))
         optimizer = torch.optim.SGD if solver == "sgd" else torch.optim.Adam
-        kwargs["optimizer"] = optimizer
     else:
         seed = None  # the net only predicts: nothing to shuffle
     for i, cb in enumerate(callbacks):
@@ -125,6 +150,7 @@ def make_net(
     net = PolynomialNet(
         module,
         criterion=WeightedMSELoss,
+        optimizer=optimizer,
         lr=lr,
         max_epochs=max_epochs,
         batch_size=batch_size,
@@ -133,6 +159,5 @@ def make_net(
         callbacks=train_callbacks,
         verbose=verbose,
         **batch_loading(seed),
-        **kwargs,
     )
     return net.initialize()

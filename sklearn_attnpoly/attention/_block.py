@@ -100,6 +100,10 @@ def one_hot_maximum(alpha):
 #: tokens, queries, keys, values, scores, the one-hot maximum and its output.
 DENSE_ARRAYS = 8
 
+#: ``(batch, n, q + 2)``-sized arrays alive at once in a structured block: the
+#: compact tokens, their copy, and the ``(batch, n)`` scores and extremes.
+STRUCTURED_ARRAYS = 4
+
 
 def check_dense_fits(batch, layout, dtype, device):
     """Raise a MemoryError before a dense forward pass that cannot fit.

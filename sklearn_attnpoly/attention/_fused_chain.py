@@ -33,12 +33,14 @@ and this gradient in the same pass as ``y``, so that ``t`` and the slots are
 computed once per step, not twice.
 """
 
+import functools
 import math
 
 import numpy as np
 import torch
 
 from .._chunks import row_chunks, rows_per_chunk
+from ._block import STRUCTURED_ARRAYS
 
 
 def slot_signs(degree):
@@ -125,8 +127,14 @@ def exact_radius(two_M2, dtype):
     the largest passing ``a`` is found by bisection. Inside the bound
     (``a, Y < M / (1 + M_MARGIN)``) it holds with a 21 % margin.
     """
+    return _exact_radius(tuple(float(c) for c in two_M2), dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _exact_radius(two_M2, dtype):
+    # a bisection of some 100 steps, for every forward pass of a network whose
+    # blocks never change: computed once per set of blocks
     u = torch.finfo(dtype).eps / 2
-    two_M2 = [float(c) for c in two_M2]
 
     def exact(a):
         Y = 1.0
@@ -146,6 +154,50 @@ def exact_radius(two_M2, dtype):
         middle = (low + high) / 2
         low, high = (middle, high) if exact(middle) else (low, middle)
     return low
+
+
+def slot_rounding_errors(two_M2, a, dtype):
+    """Bounds ``e_k`` on ``|s_k - (-1)^k t^k|`` for the slots (1) of ``|t| <= a``.
+
+    For ``a`` up to :func:`exact_radius`, with ``u`` the unit roundoff and
+    ``P_k = a (a^(k-1) + e_{k-1})`` a bound on the product ``|t s_{k-1}|``,
+
+        e_0 = 0,   e_k = a e_{k-1} + u P_k + min(u (2M_k^2 + P_k), P_k),      (2)
+
+    each term taken with a factor ``1 + 2u`` for the rounding of the bound
+    itself. Equation (1) rounds the product ``p = t s_{k-1}`` (at most ``u
+    |p|``) and the sum ``p + 2M_k^2`` (at most ``u (2M_k^2 + |p|)``, and at
+    most ``|p|``, since ``2M_k^2`` is itself a float that close); the
+    difference ``2M_k^2 - (p + 2M_k^2)`` is exact, since inside the exact
+    radius ``|p| < M_k^2`` puts the sum within a factor of 2 of ``2M_k^2``
+    (Sterbenz's lemma). The error ``e_{k-1}`` of the factor ``s_{k-1}`` is
+    multiplied by ``|t| <= a``. The term ``2 u M_k^2`` is what the
+    construction costs: a plain product rounds at ``u a^k``, and ``M_k^2``
+    outgrows ``a^k`` in late blocks and for a large guard radius
+    (``docs/theory.rst``).
+
+    Returns
+    -------
+    ndarray of shape (q,)
+        ``e_1, ..., e_q``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_attnpoly.attention import block_bounds
+    >>> from sklearn_attnpoly.attention._fused_chain import slot_rounding_errors
+    >>> two_M2 = [2 * M**2 for M in block_bounds(2.0, 3)]
+    >>> u = torch.finfo(torch.float64).eps / 2
+    >>> (slot_rounding_errors(two_M2, 1.0, torch.float64) / u).round(1)
+    array([11.7, 23.4, 64.1])
+    """
+    u = torch.finfo(dtype).eps / 2
+    errors, e = [], 0.0
+    for k, c in enumerate(two_M2, start=1):
+        P = a * (a ** (k - 1) + e) * (1 + 2 * u)
+        e = (a * e + u * P + min(u * (float(c) + P), P)) * (1 + 2 * u)
+        errors.append(e)
+    return np.array(errors)
 
 
 def power_slots(t, two_M2, block_slots):
@@ -272,8 +324,11 @@ class PowerReadout(torch.autograd.Function):
             views = buffers.views(rows.stop - rows.start)
             _readout_chunk(x[rows], F, two_M2, beta_flat, views, a[rows], y[rows])
         rest = (~(a <= exact_radius(two_M2, x.dtype))).nonzero().squeeze(1)
-        if len(rest):  # NaN included
-            y[rest] = torch.einsum("bnk,nko->bo", block_slots(x[rest] @ F.T), beta)
+        # NaN included; the blocks hold O(n) entries per token: a chunk at a time
+        block_rows = rows_per_chunk(STRUCTURED_ARRAYS * n * (q + 2) * x.element_size())
+        for part in row_chunks(len(rest), block_rows):
+            rows = rest[part]
+            y[rows] = torch.einsum("bnk,nko->bo", block_slots(x[rows] @ F.T), beta)
         ctx.save_for_backward(x, F, beta, rest)
         ctx.two_M2, ctx.block_slots = two_M2, block_slots
         return y
@@ -311,10 +366,11 @@ class PowerReadout(torch.autograd.Function):
 class WeightedMSEReadout(torch.autograd.Function):
     """The training loss of the network and its gradient, in one pass.
 
-    ``apply(x, F, beta, b, y_weighted, two_M2, block_slots)``, with ``x``,
+    ``apply(x, F, beta, b, target, weight, two_M2, block_slots)``, with ``x``,
     ``F``, ``beta``, ``two_M2`` and ``block_slots`` as in
-    :class:`PowerReadout`, ``b`` of shape ``(n_outputs,)`` and ``y_weighted``
-    of shape ``(rows, n_outputs + 1)``, targets then row weights, returns
+    :class:`PowerReadout`, ``b`` of shape ``(n_outputs,)``, ``target`` of
+    shape ``(rows, n_outputs)`` and the row weights ``weight`` of shape
+    ``(rows,)``, returns
     ``(loss, y)``: ``y = PowerReadout(x) + b`` and the loss of
     :class:`~sklearn_attnpoly._solvers._training.WeightedMSELoss`,
 
@@ -330,9 +386,8 @@ class WeightedMSEReadout(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, F, beta, b, y_weighted, two_M2, block_slots):
+    def forward(ctx, x, F, beta, b, target, weight, two_M2, block_slots):
         n, q, n_outputs = beta.shape
-        target, weight = y_weighted[:, :-1], y_weighted[:, -1]
         total = weight.sum()
         # dL/dy rounded as autograd rounds WeightedMSELoss's backward pass:
         # (1 / sum w) w_b / n_outputs, times 2 (y - z)
@@ -376,7 +431,7 @@ class WeightedMSEReadout(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss, grad_y):
         scaled = [None if v is None else grad_loss * v for v in ctx.grads]
-        return *scaled, None, None, None
+        return *scaled, None, None, None, None
 
 
 def _horner(t, coef, out):

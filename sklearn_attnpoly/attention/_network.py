@@ -11,11 +11,23 @@ entries of ``concat(T^q(x))`` are read. Only ``F``, ``beta`` and ``b`` are
 parameters; the blocks are buffers.
 """
 
+import math
+
 import torch
 from torch import nn
 
-from ._block import DenseProductBlock, StructuredProductBlock, check_dense_fits
-from ._fused_chain import PowerReadout, WeightedMSEReadout, power_slots
+from ._block import (
+    DENSE_ARRAYS,
+    DenseProductBlock,
+    StructuredProductBlock,
+    check_dense_fits,
+)
+from ._fused_chain import (
+    PowerReadout,
+    WeightedMSEReadout,
+    power_slots,
+    slot_rounding_errors,
+)
 from ._tokens import TokenLayout, embed
 
 #: Relative margin of each block's ``M`` over the largest ``|x|`` and ``|y|`` it
@@ -108,32 +120,97 @@ class AttentionPolynomialNetwork(nn.Module):
             Z = block(Z)
         return Z[..., self.layout.slots]
 
-    def forward(self, x):
+    def forward(self, x, scale_exponent=0):
         """``C^q(x) = beta . concat(T^q(x)) + b``, shape ``(batch, n_outputs)``.
 
         The structured engine fuses the blocks and the readout
         (:class:`~sklearn_attnpoly.attention._fused_chain.PowerReadout`), with an
         analytic gradient; the dense one contracts the slots of its blocks.
+
+        With ``scale_exponent = j``, the blocks run on ``2^-j x`` and the
+        readout multiplies slot ``k`` by ``2^(jk)``:
+
+            C^q(x) = sum_ik 2^(jk) beta_ik s_k((F 2^-j x)_i) + b,
+
+        the same polynomial, computed exactly (up to rounding) for every
+        ``||x|| <= 2^j radius``, with the rounding the network has inside its
+        radius scaled by ``2^(jk)``: multiplying by a power of two is exact in
+        floating point, and the blocks' bounds ``M_k`` need not grow with
+        ``x`` (:meth:`rounding_error`). Where ``2^(jk) beta_ik`` overflows, the
+        output is not finite.
         """
         beta = self.beta * self.mask[..., None]
+        if scale_exponent:
+            x = x * 2.0**-scale_exponent
+            scaled = beta * self._power_scales(scale_exponent)[:, None]
+            beta = torch.where(beta == 0, beta, scaled)  # 0 * inf stays 0
         if self.engine == "structured":
             y = PowerReadout.apply(x, self.F, beta, self._two_M2(), self.block_slots)
             return y + self.b
         return torch.einsum("bnk,nko->bo", self.slots(x), beta) + self.b
 
-    def weighted_mse_loss(self, x, y_weighted):
+    def rounding_error(self, scale_exponent=0):
+        """An estimate of the rounding error of :meth:`forward`, per output, for
+        every ``||x|| <= 2^j radius`` with ``j = scale_exponent``.
+
+        With ``R`` the radius, ``u`` the unit roundoff, ``e_k`` the bounds of
+        :func:`~sklearn_attnpoly.attention._fused_chain.slot_rounding_errors`
+        on the slots of ``|t| <= R`` and ``m = n q + 1`` terms in the readout,
+
+            E = sum_ik 2^(jk) |beta_ik| (e_k + k d u R^k + sqrt(m) u R^k)
+                + sqrt(m) u |b|:
+
+        the chain of blocks (bounded), the rounding of ``t = Fx`` carried
+        through ``t^k`` (``|dt| <= d u R`` bounded, first order), and the sum of
+        the readout (the usual ``sqrt(m) u`` estimate of a sum of ``m``
+        rounded terms; ``m u`` is a bound that sums rarely approach). The
+        rounding of the input's own scaling is not counted.
+
+        Returns
+        -------
+        Tensor of shape (n_outputs,), float64
+        """
+        R, (n, d), q = self.radius, self.F.shape, self.degree
+        dtype = self.F.dtype
+        u = torch.finfo(dtype).eps / 2
+        m = n * q + 1
+        k = torch.arange(1, q + 1, dtype=torch.float64)
+        chain = torch.as_tensor(slot_rounding_errors(self._two_M2(), R, dtype))
+        slot = chain + (k * d + math.sqrt(m)) * u * R**k
+        beta = (self.beta * self.mask[..., None]).detach().double().abs().cpu()
+        scales = self._power_scales(scale_exponent).double().cpu()
+        error = torch.einsum("nko,k->o", beta, scales * slot)
+        return error + math.sqrt(m) * u * self.b.detach().double().abs().cpu()
+
+    def _power_scales(self, scale_exponent):
+        """``2^(jk)`` for ``k = 1..q``, infinite where it overflows."""
+        orders = torch.arange(1, self.degree + 1, dtype=self.F.dtype)
+        return torch.exp2(orders * scale_exponent).to(self.F.device)
+
+    def row_bytes(self):
+        """Bytes one input row occupies in :meth:`forward`, for chunking the
+        rows of a call: the arrays of a dense block, ``DENSE_ARRAYS n (n + q
+        + 2)`` entries, or for the structured engine, which takes its own
+        cache-sized chunks, the row and its output."""
+        n, d = self.F.shape
+        per_row = d + self.b.numel() + 1
+        if self.engine == "dense":
+            per_row += DENSE_ARRAYS * n * self.layout.width
+        return per_row * self.F.element_size()
+
+    def weighted_mse_loss(self, x, y, sample_weight):
         """The training loss and the output in one pass (structured engine).
 
         ``loss = sum_b w_b mean_o (C^q(x_b)_o - y_bo)^2 / sum_b w_b``, with the
-        row weights ``w`` as the last column of ``y_weighted``; returns
-        ``(loss, y)``, ``y`` without a graph. The gradient is computed chunk by
-        chunk with the forward pass
+        row weights ``w = sample_weight``; returns ``(loss, y_pred)``,
+        ``y_pred`` without a graph. The gradient is computed chunk by chunk
+        with the forward pass
         (:class:`~sklearn_attnpoly.attention._fused_chain.WeightedMSEReadout`),
         with the numbers of :meth:`forward`, the loss and autograd.
         """
         beta = self.beta * self.mask[..., None]
         return WeightedMSEReadout.apply(
-            x, self.F, beta, self.b, y_weighted, self._two_M2(), self.block_slots
+            x, self.F, beta, self.b, y, sample_weight, self._two_M2(), self.block_slots
         )
 
     def _two_M2(self):

@@ -1,0 +1,74 @@
+"""How large a fit is, known from the arguments before anything is enumerated.
+
+The lattice directions of Lemma 3.3 number ``C(d - 1 + q, q)`` and the
+readout's power features ``C(d + q, q) - 1``; at ``d = 10, q = 50`` the first
+is about 1.3e10. :func:`check_fit_fits` compares the memory of the largest
+arrays a fit holds with what the machine has, so that such a request is refused
+at once, with its sizes, instead of enumerating directions for hours.
+"""
+
+import math
+
+import torch
+
+from ._device import available_memory
+from .attention._block import check_dense_fits
+from .attention._tokens import TokenLayout
+
+
+def n_lattice_directions(n_features, degree):
+    """``C(d - 1 + q, q)``: the directions of Lemma 3.3, as many as the
+    monomials of degree exactly ``q``."""
+    return math.comb(n_features - 1 + degree, degree)
+
+
+def n_power_features(n_features, degree):
+    """``C(d + q, q) - 1``: the monomials of degrees ``1..q``, the readout's
+    features with the lattice directions."""
+    return math.comb(n_features + degree, degree) - 1
+
+
+def fit_bytes(n_features, degree, n_directions):
+    """Bytes of the largest float64 arrays a fit holds on the CPU.
+
+    Choosing the power slots factors ``V_q``, an ``n x C(d - 1 + q, q)``
+    matrix, in a copy (``2 n C(d - 1 + q, q)`` entries); the readout's normal
+    equations, their scaled copy and their factor are ``p x p`` each, with ``p
+    = min(n q, C(d + q, q) - 1)`` features (``3 p^2``).
+    """
+    n_q = n_lattice_directions(n_features, degree)
+    p = min(n_directions * degree, n_power_features(n_features, degree))
+    return 8 * (2 * n_directions * n_q + 3 * p * p)
+
+
+def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
+                   dtype, device):  # fmt: skip
+    """Raise a MemoryError, before any enumeration, for a fit that cannot fit.
+
+    Parameters
+    ----------
+    n_features, degree : int
+    n_directions : int or None
+        ``None`` for the lattice directions.
+    engine : {"structured", "dense"}
+    batch_rows : int
+        Rows a forward pass of the dense engine holds at once (a training
+        batch, or one row when only predicting).
+    dtype : torch.dtype
+    device : str
+    """
+    n = n_directions or n_lattice_directions(n_features, degree)
+    needed = fit_bytes(n_features, degree, n)
+    available = available_memory("cpu")
+    if needed > available:
+        lattice = " (C(d - 1 + q, q))" if n_directions is None else ""
+        raise MemoryError(
+            f"degree={degree} with {n_features} features needs {n} directions"
+            f"{lattice} and {n_power_features(n_features, degree)} power "
+            f"features (C(d + q, q) - 1): about {needed / 2**30:.3g} GiB to "
+            f"fit, but {available / 2**30:.3g} GiB are available. Use a "
+            "smaller degree or n_directions, or fewer features."
+        )
+    if engine == "dense":
+        layout = TokenLayout(n, degree, compact=False)
+        check_dense_fits(batch_rows, layout, dtype, torch.device(device))
