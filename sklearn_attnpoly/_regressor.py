@@ -434,6 +434,10 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         self.moments_ = accumulate_batch(
             moments, X, y, sample_weight, degree=self.degree, bound=self.bound
         )
+        # the fitted model is stale: dropped, and solved again when next read
+        kept = ("moments_", "n_features_in_", "feature_names_in_")
+        for name in [n for n in vars(self) if _is_fitted_name(n) and n not in kept]:
+            delattr(self, name)
         self._moments_pending = True
         return self
 
@@ -525,8 +529,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         state = self.__dict__
         if (
             state.get("_moments_pending")
-            and name.endswith("_")
-            and not name.startswith("_")
+            and _is_fitted_name(name)
             and name not in ("n_features_in_", "feature_names_in_")
         ):
             state["_moments_pending"] = False
@@ -547,6 +550,10 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _is_fitted_name(name):
+    return name.endswith("_") and not name.startswith("_")
 
 
 def dtype_np(torch_dtype):

@@ -21,13 +21,13 @@ AttentionPolynomialRegressor.from_polynomial({(2, 0): 1.0}).predict(X)
 loaded = [
     name for name in sys.modules
     if name.startswith(("sklearn_attnpoly.paper", "sklearn_attnpoly.datasets",
-                        "sklearn_attnpoly._cli", "matplotlib"))
+                        "sklearn_attnpoly._cli", "matplotlib", "dask"))
 ]
 print(sorted(loaded))
 """
 
 
-def test_the_core_loads_neither_the_laboratory_nor_matplotlib():
+def test_the_core_loads_neither_the_laboratory_nor_matplotlib_nor_dask():
     # a fresh interpreter: this one has imported everything already
     done = subprocess.run(
         [sys.executable, "-c", _CORE_ONLY], capture_output=True, text=True, check=True

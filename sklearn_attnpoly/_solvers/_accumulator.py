@@ -23,6 +23,7 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 
 from .._scaling import AffineScaling, TargetScaling
 from ._moments import (
@@ -277,12 +278,15 @@ class MomentAccumulator:
         exponents = graded_exponents(self.n_features, degree)
         W = self.weight
         raw = gram(self.layout, self.moments, exponents)
+        raw_diagonal = np.diag(raw).copy()
         mean = values(self.layout, self.moments, exponents) / W
+        # raw - W mean mean^T, in place (raw.T is the same array, Fortran order)
+        centred = scipy.linalg.blas.dger(-W, mean, mean, a=raw.T, overwrite_a=1).T
         sums_y = self.cross[:, 0]
         cross = values(self.cross_layout, self.cross, exponents).T
         return NormalEquations(
-            gram=raw - W * np.outer(mean, mean),
-            raw_diagonal=np.diag(raw).copy(),
+            gram=centred,
+            raw_diagonal=raw_diagonal,
             cross=cross - np.outer(mean, sums_y),
             mean=mean,
             target_mean=self.target_origin + sums_y / W,

@@ -33,12 +33,7 @@ def accumulate_batch(moments, X, y, sample_weight, *, degree, bound):
     )
     keep = sample_weight > 0
     X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
-    if moments is None:
-        if not len(X):
-            raise ValueError(
-                "The first batch given to partial_fit has no row of positive "
-                "weight: its rows set the frame the moments are summed in."
-            )
+    if moments is None:  # (sample weights have a positive one: checked above)
         moments = MomentAccumulator(
             X.shape[1],
             degree,
@@ -53,6 +48,4 @@ def accumulate_batch(moments, X, y, sample_weight, *, degree, bound):
             f"{moments.degree}. Call fit, or partial_fit from a fresh estimator, "
             "to start a new sum."
         )
-    if len(X):
-        moments.update(X, Y, sample_weight)
-    return moments
+    return moments.update(X, Y, sample_weight)

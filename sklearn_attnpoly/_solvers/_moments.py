@@ -41,6 +41,11 @@ def n_moments(n_features, degree):
     return math.comb(n_features + 2 * degree, 2 * degree)
 
 
+#: The most pairs whose positions :meth:`MomentLayout.sums` keeps (int64:
+#: 128 MiB), enough for ``d = 10, q = 5``.
+MAX_KEPT_SUMS = 2**24
+
+
 @lru_cache(maxsize=16)
 def moment_layout(n_features, max_degree):
     """The :class:`MomentLayout` of ``(n_features, max_degree)``, built once."""
@@ -70,6 +75,8 @@ class MomentLayout:
         ]
         sizes = [h * w for h, w in zip(self.heights, self.widths, strict=True)]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._lowering = {}
+        self._sums = None
 
     @property
     def n_moments(self):
@@ -98,6 +105,48 @@ class MomentLayout:
         i = self.u.degrees[a]
         b = self.v.lookup(v_codes)
         return self.offsets[i] + (a - self.u.start[i]) * np.take(self.widths, i) + b
+
+    def lowering(self, j):
+        """For ``k = 1, 2, ...``: the moments ``g`` with ``g_j >= k``, the
+        positions of ``g - k e_j`` and ``C(g_j, k)`` (what :func:`translate`
+        gathers), computed once per variable."""
+        if j not in self._lowering:
+            powers = self.exponents[:, j].astype(np.int64)
+            u_codes, v_codes = self.codes(self.exponents)
+            in_u = j < self.split
+            step = self.u.radix**j if in_u else self.v.radix ** (j - self.split)
+            steps = []
+            for k in range(1, int(powers.max(initial=0)) + 1):
+                rows = np.flatnonzero(powers >= k)
+                u, v = u_codes[rows], v_codes[rows]
+                if in_u:
+                    u = u - k * step
+                else:
+                    v = v - k * step
+                binomial = np.array([math.comb(m, k) for m in powers[rows]], float)
+                steps.append((rows, self.index(u, v), binomial))
+            self._lowering[j] = steps
+        return self._lowering[j]
+
+    def sums(self, exponents):
+        """Positions of ``a + b`` for every pair of rows of ``exponents``
+        (``(p, p)``); kept for the last exponents asked up to
+        :data:`MAX_KEPT_SUMS` pairs, as cross-validation asks for the same
+        ones per fold."""
+        key = exponents.tobytes()
+        if self._sums is not None and self._sums[0] == key:
+            return self._sums[1]
+        u_codes, v_codes = self.codes(exponents)
+        p = len(exponents)
+        out = np.empty((p, p), dtype=np.int64)
+        # int64 codes and positions: 24 bytes an entry
+        for block in row_chunks(p, rows_per_chunk(24 * p)):
+            out[block] = self.index(
+                u_codes[block, None] + u_codes, v_codes[block, None] + v_codes
+            )
+        if p * p <= MAX_KEPT_SUMS:
+            self._sums = (key, out)
+        return out
 
     @cached_property
     def exponents(self):
@@ -179,47 +228,19 @@ def translate(layout, moments, shift):
     ``sum_n w_n (x_n - c - shift)^g = sum_{h <= g} C(g, h) (-shift)^(g - h)
     mu_h``, applied one variable at a time.
     """
-    exponents = layout.exponents
-    u_codes, v_codes = layout.codes(exponents)
     result = np.array(moments, dtype=np.float64)
     for j in np.flatnonzero(shift):
         source = result.copy()
-        powers = exponents[:, j]
-        in_u = j < layout.split
-        step = layout.u.radix**j if in_u else layout.v.radix ** (j - layout.split)
-        for k in range(1, int(powers.max()) + 1):
-            rows = np.flatnonzero(powers >= k)
-            u, v = u_codes[rows], v_codes[rows]
-            if in_u:
-                u = u - k * step
-            else:
-                v = v - k * step
-            factor = _binomial(powers[rows], k) * (-shift[j]) ** k
-            result[..., rows] += factor * source[..., layout.index(u, v)]
+        for k, (rows, lowered, binomial) in enumerate(layout.lowering(j), start=1):
+            factor = binomial * (-shift[j]) ** k
+            result[..., rows] += factor * source[..., lowered]
     return result
 
 
-def _binomial(n, k):
-    """``C(n, k)`` for an integer array ``n`` and an int ``k``, as floats."""
-    return np.array([math.comb(m, k) for m in range(int(n.max()) + 1)], float)[n]
-
-
-def gram(layout, moments, exponents, rows=None):
+def gram(layout, moments, exponents):
     """``H[a, b] = mu_{a + b}`` for the exponents given (1), from the moments
-    of a layout of at least twice their degree.
-
-    ``rows`` (a slice) restricts ``a`` to those exponents; the index arrays are
-    built a bounded block of rows at a time.
-    """
-    u_codes, v_codes = layout.codes(exponents)
-    rows = slice(0, len(exponents)) if rows is None else rows
-    out = np.empty((rows.stop - rows.start, len(exponents)))
-    # int64 positions and float64 values: 16 bytes an entry
-    for block in row_chunks(len(out), rows_per_chunk(16 * len(exponents))):
-        a = slice(rows.start + block.start, rows.start + block.stop)
-        where = layout.index(u_codes[a, None] + u_codes, v_codes[a, None] + v_codes)
-        out[block] = moments[where]
-    return out
+    of a layout of at least twice their degree."""
+    return moments[layout.sums(exponents)]
 
 
 def values(layout, moments, exponents):

@@ -237,7 +237,7 @@ def readout_from_moments(module, moments, alpha):
     q = module.mask.shape[1]
     degrees = graded_exponents(F.shape[1], q).sum(axis=1)
     coef, intercept, restricted, rank = ridge_monomials(
-        moments.normal_equations(), alpha, power_basis(F, q), degrees
+        moments.normal_equations(q), alpha, power_basis(F, q), degrees
     )
     set_readout(module, coef, intercept, restricted, degrees)
     return {"n_features": len(coef), "rank": int(rank), "method": "moments"}
