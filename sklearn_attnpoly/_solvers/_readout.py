@@ -310,24 +310,25 @@ def _ridge_dual(X, Y, w, alpha, exponents, basis):
     degrees = exponents.sum(axis=1)
     table = MonomialTable(X.shape[1], int(degrees.max()))
     order = table.lookup(table.code(exponents))
-    M = table.values(X)[order].T  # (n_samples, p), graded order
+    Z = table.values(X)[order]  # (p, n_samples): a feature per row
     W = w.sum()
-    mean = w @ M / W
-    M -= mean
-    raw = w @ (M + mean) ** 2
-    y_mean = w @ Y / W
-    root = np.sqrt(w)[:, None]
-    Z = root * M
-    D, constant = _spread((Z * Z).sum(axis=0), raw, len(X))
-    Z /= D
-    Z[:, constant] = 0.0
+    raw = np.einsum("ij,ij,j->i", Z, Z, w)
+    mean = Z @ w / W
+    Z -= mean[:, None]
+    root = np.sqrt(w)
+    Z *= root
+    D, constant = _spread(np.einsum("ij,ij->i", Z, Z), raw, len(X))
+    Z /= D[:, None]
+    Z[constant] = 0.0
     span = _restricted_span(basis, degrees, D)
     if span:
-        Z = Z @ _span_matrix(span, degrees)
-    K = Z @ Z.T
-    u = root[:, 0] / np.sqrt(W)
+        Z = _span_matrix(span, degrees).T @ Z
+    # the lower triangle of Z^T Z, all that the solve reads
+    K = scipy.linalg.blas.dsyrk(1.0, Z, trans=1, lower=1)
+    u = root / np.sqrt(W)
     K += (np.trace(K) / len(K)) * np.outer(u, u)
-    a, rank = solve_correlation_system(K, root * (Y - y_mean), alpha / W)
-    coef, restricted = _leave_span(Z.T @ a, span, degrees)
+    y_mean = w @ Y / W
+    a, rank = solve_correlation_system(K, root[:, None] * (Y - y_mean), alpha / W)
+    coef, restricted = _leave_span(Z @ a, span, degrees)
     coef /= D[:, None]
     return coef, y_mean - mean @ coef, restricted, rank
