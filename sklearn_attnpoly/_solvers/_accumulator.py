@@ -102,7 +102,7 @@ class MomentAccumulator:
 
     # -- adding rows ------------------------------------------------------------
 
-    def update(self, X, Y, sample_weight):
+    def update(self, X, Y, sample_weight, origin=None):
         """Add rows (in the caller's units; the frames are applied here).
 
         Parameters
@@ -111,6 +111,11 @@ class MomentAccumulator:
         Y : ndarray of shape (n_samples, n_outputs)
         sample_weight : ndarray of shape (n_samples,)
             Positive weights.
+        origin : tuple of ndarray, default=None
+            The point ``(c, c_y)`` (frame units) the rows are summed about;
+            their weighted mean if None. Centred rows summed into an empty
+            accumulator about the origin they are solved about need no
+            translation.
 
         Returns
         -------
@@ -118,17 +123,21 @@ class MomentAccumulator:
         """
         batch = self._empty_like()
         batch._sum_rows(
-            self.frame.transform(X), self.target_frame.transform(Y), sample_weight
+            self.frame.transform(X),
+            self.target_frame.transform(Y),
+            sample_weight,
+            origin,
         )
         merged = self + batch
         self.__dict__.update(merged.__dict__)
         return self
 
-    def _sum_rows(self, X, Y, w):
-        """The statistics of these rows (frame units) about their weighted mean."""
+    def _sum_rows(self, X, Y, w, origin):
+        """The statistics of these rows (frame units) about ``origin``."""
         total = float(w.sum())
-        self.origin = w @ X / total
-        self.target_origin = w @ Y / total
+        if origin is None:
+            origin = (w @ X / total, w @ Y / total)
+        self.origin, self.target_origin = (np.asarray(o, float) for o in origin)
         X = X - self.origin
         Y = Y - self.target_origin
         unit = bool(np.all(w == w[0]))

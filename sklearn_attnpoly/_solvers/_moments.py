@@ -123,7 +123,7 @@ class MomentLayout:
                     u = u - k * step
                 else:
                     v = v - k * step
-                binomial = np.array([math.comb(m, k) for m in powers[rows]], float)
+                binomial = _binomials(self.max_degree)[powers[rows], k]
                 steps.append((rows, self.index(u, v), binomial))
             self._lowering[j] = steps
         return self._lowering[j]
@@ -132,18 +132,29 @@ class MomentLayout:
         """Positions of ``a + b`` for every pair of rows of ``exponents``
         (``(p, p)``); kept for the last exponents asked up to
         :data:`MAX_KEPT_SUMS` pairs, as cross-validation asks for the same
-        ones per fold."""
+        ones per fold.
+
+        The position of ``a + b`` is a row offset set by the ``u`` parts and a
+        column set by the ``v`` parts, each looked up once per pair of the few
+        distinct parts, then gathered for the ``p^2`` pairs.
+        """
         key = exponents.tobytes()
         if self._sums is not None and self._sums[0] == key:
             return self._sums[1]
         u_codes, v_codes = self.codes(exponents)
+        u_parts, u_of = np.unique(u_codes, return_inverse=True)
+        v_parts, v_of = np.unique(v_codes, return_inverse=True)
+        u_sums = self.u.lookup(u_parts[:, None] + u_parts)
+        degree = self.u.degrees[u_sums]
+        rows = self.offsets[degree] + (u_sums - self.u.start[degree]) * np.take(
+            self.widths, degree
+        )
+        columns = self.v.lookup(v_parts[:, None] + v_parts)
         p = len(exponents)
         out = np.empty((p, p), dtype=np.int64)
-        # int64 codes and positions: 24 bytes an entry
-        for block in row_chunks(p, rows_per_chunk(24 * p)):
-            out[block] = self.index(
-                u_codes[block, None] + u_codes, v_codes[block, None] + v_codes
-            )
+        for block in row_chunks(p, rows_per_chunk(8 * p)):
+            a = u_of[block, None], v_of[block, None]
+            out[block] = rows[a[0], u_of] + columns[a[1], v_of]
         if p * p <= MAX_KEPT_SUMS:
             self._sums = (key, out)
         return out
@@ -219,6 +230,14 @@ def _add_product(block, A, B):
     transpose, ``B A^T``, is the Fortran-ordered result)."""
     scipy.linalg.blas.dgemm(
         1.0, B.T, A.T, beta=1.0, c=block.T, trans_a=1, overwrite_c=1
+    )
+
+
+@lru_cache(maxsize=8)
+def _binomials(n):
+    """``C(m, k)`` for ``m, k <= n``, as a float table."""
+    return np.array(
+        [[math.comb(m, k) for k in range(n + 1)] for m in range(n + 1)], float
     )
 
 

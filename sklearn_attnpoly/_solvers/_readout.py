@@ -96,7 +96,7 @@ def solve_correlation_system(A, rhs, alpha):
 
 def correlation_form(equations):
     """``A = D^-1 G D^-1`` and ``D^-1 r`` from centred normal equations, with
-    ``D^2 = diag(G)``.
+    ``D^2 = diag(G)``; ``A`` is ``G`` itself, scaled in place.
 
     A feature whose centred sum of squares is at the rounding level of its
     raw one (a constant, or a power of a binary input that repeats another)
@@ -109,9 +109,9 @@ def correlation_form(equations):
     rhs : ndarray of shape (p, n_outputs)
     D : ndarray of shape (p,)
     """
-    G = equations.gram
-    D, constant = _spread(np.diag(G), equations.raw_diagonal, equations.n_samples)
-    A = G / D[:, None]
+    A = equations.gram
+    D, constant = _spread(np.diag(A), equations.raw_diagonal, equations.n_samples)
+    A /= D[:, None]
     A /= D[None, :]
     A[constant] = 0.0
     A[:, constant] = 0.0
@@ -285,9 +285,10 @@ def fit_readout(module, X, Y, sample_weight, alpha, method="auto"):
         method = choose_method(n_samples, n_features, q)
     if method == "moments":
         moments = MomentAccumulator(n_features, q, Y.shape[1])
-        moments.update(X, Y, sample_weight)
-        origin = moments.moved(np.zeros(n_features), np.zeros(Y.shape[1]))
-        return readout_from_moments(module, origin, alpha)
+        # the scaled rows are centred: summed about the network's origin
+        origin = (np.zeros(n_features), np.zeros(Y.shape[1]))
+        moments.update(X, Y, sample_weight, origin=origin)
+        return readout_from_moments(module, moments, alpha)
     F = module.F.detach().cpu().double().numpy()
     exponents = graded_exponents(n_features, q)
     degrees = exponents.sum(axis=1)
