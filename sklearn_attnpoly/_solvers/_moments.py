@@ -128,11 +128,13 @@ class MomentLayout:
             self._lowering[j] = steps
         return self._lowering[j]
 
-    def sums(self, exponents):
+    def sums(self, exponents, moments=None):
         """Positions of ``a + b`` for every pair of rows of ``exponents``
-        (``(p, p)``); kept for the last exponents asked up to
+        (``(p, p)``), or with ``moments`` the moments there (``H`` of (1)).
+        The positions are kept for the last exponents asked, up to
         :data:`MAX_KEPT_SUMS` pairs, as cross-validation asks for the same
-        ones per fold.
+        ones per fold; beyond, the moments are gathered a block of rows at a
+        time and no ``p x p`` array of positions is formed.
 
         The position of ``a + b`` is a row offset set by the ``u`` parts and a
         column set by the ``v`` parts, each looked up once per pair of the few
@@ -140,7 +142,8 @@ class MomentLayout:
         """
         key = exponents.tobytes()
         if self._sums is not None and self._sums[0] == key:
-            return self._sums[1]
+            kept = self._sums[1]
+            return kept if moments is None else moments[kept]
         u_codes, v_codes = self.codes(exponents)
         u_parts, u_of = np.unique(u_codes, return_inverse=True)
         v_parts, v_of = np.unique(v_codes, return_inverse=True)
@@ -151,12 +154,17 @@ class MomentLayout:
         )
         columns = self.v.lookup(v_parts[:, None] + v_parts)
         p = len(exponents)
-        out = np.empty((p, p), dtype=np.int64)
+        keep = p * p <= MAX_KEPT_SUMS
+        out = np.empty((p, p), dtype=np.int64 if keep or moments is None else float)
+        # row a of the positions is a row of each table, gathered: R[u_a] + C[v_a]
+        R, C = rows[:, u_of], columns[:, v_of]
         for block in row_chunks(p, rows_per_chunk(8 * p)):
-            a = u_of[block, None], v_of[block, None]
-            out[block] = rows[a[0], u_of] + columns[a[1], v_of]
-        if p * p <= MAX_KEPT_SUMS:
+            where = R[u_of[block]]
+            where += C[v_of[block]]
+            out[block] = where if keep or moments is None else moments[where]
+        if keep:
             self._sums = (key, out)
+            return out if moments is None else moments[out]
         return out
 
     @cached_property
@@ -259,7 +267,7 @@ def translate(layout, moments, shift):
 def gram(layout, moments, exponents):
     """``H[a, b] = mu_{a + b}`` for the exponents given (1), from the moments
     of a layout of at least twice their degree."""
-    return moments[layout.sums(exponents)]
+    return layout.sums(exponents, moments)
 
 
 def values(layout, moments, exponents):

@@ -62,13 +62,16 @@ CHOLESKY_MIN_PIVOT = 1e-8
 
 def solve_correlation_system(A, rhs, alpha):
     """Solve ``(A + alpha I) c = rhs`` for symmetric positive semi-definite ``A``
-    with unit (or zero) diagonal; only ``A``'s lower triangle is read.
+    (both triangles) with unit (or zero) diagonal. ``A`` is overwritten.
 
     Cholesky when ``A + alpha I`` is well conditioned; otherwise (a failed
     factorisation, or a pivot ratio below ``CHOLESKY_MIN_PIVOT``) an
     eigendecomposition that drops the directions whose regularised eigenvalue
     is below ``RCOND`` times the largest, which gives the minimum-norm solution
     and stays stable when the data leave some directions undetermined.
+
+    The factorisation is done in ``A``'s memory, in one triangle; the other
+    triangle and a copy of the diagonal keep ``A`` for the eigendecomposition.
 
     Returns
     -------
@@ -77,16 +80,24 @@ def solve_correlation_system(A, rhs, alpha):
         Number of directions solved for.
     """
     p = len(A)
-    A_reg = A.copy(order="F")
-    A_reg.flat[:: p + 1] += alpha
+    diagonal = np.diag(A).copy()
+    A.flat[:: p + 1] += alpha
+    # the Fortran-ordered view of a C-ordered A is A itself (symmetric): LAPACK
+    # factorises its lower triangle, A's upper one, in place
+    kept_lower = A.flags.c_contiguous
     try:
-        factor = scipy.linalg.cho_factor(A_reg, lower=True, overwrite_a=True)
+        factor = scipy.linalg.cho_factor(
+            A.T if kept_lower else A, lower=True, overwrite_a=True, check_finite=False
+        )
         pivots = np.diag(factor[0]) ** 2
         if pivots.min() > CHOLESKY_MIN_PIVOT * pivots.max():
-            return scipy.linalg.cho_solve(factor, rhs), p
+            return scipy.linalg.cho_solve(factor, rhs, check_finite=False), p
     except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
         pass
-    eigenvalues, eigenvectors = scipy.linalg.eigh(A, lower=True)
+    A.flat[:: p + 1] = diagonal
+    eigenvalues, eigenvectors = scipy.linalg.eigh(
+        A, lower=kept_lower, check_finite=False
+    )
     regularised = eigenvalues + alpha
     keep = regularised > RCOND * regularised.max()
     V = eigenvectors[:, keep]
@@ -324,8 +335,8 @@ def _ridge_dual(X, Y, w, alpha, exponents, basis):
     span = _restricted_span(basis, degrees, D)
     if span:
         Z = _span_matrix(span, degrees).T @ Z
-    # the lower triangle of Z^T Z, all that the solve reads
-    K = scipy.linalg.blas.dsyrk(1.0, Z, trans=1, lower=1)
+    K = scipy.linalg.blas.dsyrk(1.0, Z, trans=1, lower=1)  # Z^T Z, lower half
+    K += np.tril(K, -1).T
     u = root / np.sqrt(W)
     K += (np.trace(K) / len(K)) * np.outer(u, u)
     y_mean = w @ Y / W
