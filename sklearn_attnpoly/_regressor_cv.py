@@ -187,6 +187,11 @@ class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
             held_out.append(
                 fold.update(X[rows], Y[rows], w[rows]) if len(rows) else fold
             )
+        if any(fold.weight == 0 for fold in held_out):
+            raise ValueError(
+                "Every test fold needs a row of positive weight to be scored; "
+                "one has only rows of weight zero."
+            )
         total = held_out[0]
         for fold in held_out[1:]:
             total = total + fold

@@ -132,10 +132,14 @@ def test_group_folds():
     assert ours.best_score_ == pytest.approx(theirs.best_score_, rel=1e-8)
 
 
-def test_folds_must_partition_the_rows():
+def test_folds_must_partition_the_rows_and_weigh_something():
     X, y = _data(seed=5)
     with pytest.raises(ValueError, match="test folds that partition the rows"):
         AttentionPolynomialRegressorCV(cv=ShuffleSplit(3, random_state=0)).fit(X, y)
+    w = np.ones(len(X))
+    w[:100] = 0.0  # the first of three folds
+    with pytest.raises(ValueError, match="only rows of weight zero"):
+        AttentionPolynomialRegressorCV(cv=3).fit(X, y, sample_weight=w)
 
 
 @pytest.mark.parametrize(
