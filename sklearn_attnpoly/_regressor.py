@@ -532,8 +532,15 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             and _is_fitted_name(name)
             and name not in ("n_features_in_", "feature_names_in_")
         ):
-            state["_moments_pending"] = False
-            self._fit_moments(state["moments_"])
+            state["_moments_pending"] = False  # no recursion from inside the solve
+            before = set(state)
+            try:
+                self._fit_moments(state["moments_"])
+            except BaseException:  # nothing half-solved stays; still to solve
+                for added in set(state) - before:
+                    del state[added]
+                state["_moments_pending"] = True
+                raise
             return getattr(self, name)
         raise AttributeError(
             f"{type(self).__name__!r} object has no attribute {name!r}"

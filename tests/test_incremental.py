@@ -159,3 +159,19 @@ def test_dask_fit_checks_its_chunks(dask_client):
         AttentionPolynomialRegressor().fit(da.from_array(X, chunks=200), y)
     with pytest.raises(ValueError, match="needs solver='lstsq'"):
         AttentionPolynomialRegressor(solver="adam").fit(da.from_array(X), y)
+
+
+def test_a_failed_deferred_solve_leaves_nothing_half_fitted(monkeypatch):
+    X, y, _, X_test = _data(seed=10)
+    est = AttentionPolynomialRegressor(degree=2).partial_fit(X, y)
+
+    def fail(*args):
+        raise MemoryError("no room for the system")
+
+    monkeypatch.setattr("sklearn_attnpoly._regressor.readout_from_moments", fail)
+    with pytest.raises(MemoryError, match="no room"):
+        est.predict(X_test)
+    assert not {"scaling_", "net_", "target_scaling_"} & set(vars(est))
+    monkeypatch.undo()
+    expected = AttentionPolynomialRegressor(degree=2).fit(X, y).predict(X_test)
+    np.testing.assert_allclose(est.predict(X_test), expected, rtol=1e-9, atol=1e-9)
