@@ -24,7 +24,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from sklearn_attnpoly import AttentionPolynomialNetwork, _chunks
-from sklearn_attnpoly._solvers._moments import MomentTable
+from sklearn_attnpoly._solvers._moments import accumulate, moment_layout
 from sklearn_attnpoly.attention import lattice_directions
 from sklearn_attnpoly.paper._baselines import relu_network
 from sklearn_attnpoly.paper._mlp_step import relu_layers, relu_mse_step
@@ -55,10 +55,10 @@ def passes():
         loss.backward()
 
     X = rng.normal(size=(45000, 10))
-    w = np.ones((45000, 1))
+    layout = moment_layout(10, 10)
 
     def moments():
-        MomentTable(X, w, 10)
+        accumulate(layout, np.zeros(layout.n_moments), X, None)
 
     torch.manual_seed(0)
     layers = relu_layers(relu_network(10, (4368,)))

@@ -124,9 +124,8 @@ def _f2(n_train, n_test=5000):
 def lstsq_ours(n_train, degree, method="auto"):
     """The estimator's lstsq fit on f2, and its set-up cost
     ``select_power_slots`` (included in the fit) on its own. ``method``
-    forces how the normal equations are formed (``"gram"``: row by row from
-    the network's slots, the reference; ``"auto"``: the estimator's choice,
-    the moments on f2)."""
+    forces how the normal equations are formed (``"moments"``, ``"dual"``;
+    ``"auto"``: the estimator's choice, the moments on f2)."""
     import functools
 
     import numpy as np
@@ -335,9 +334,6 @@ def main(argv=None):
         "step", threads, engine_path="fast", **(step | {"batch": f2_batch})
     )
     rows["lstsq_ours"] = run("lstsq_ours", threads, n_train=n_train, degree=degree)
-    rows["lstsq_gram"] = run(
-        "lstsq_ours", threads, n_train=n_train, degree=degree, method="gram"
-    )
     rows["condition"] = run("condition", threads, n_train=n_train, degree=degree)
     rows["pf_ridge"] = run("pf", threads, n_train=n_train, degree=degree, model="ridge")
     rows["pf_lr"] = run("pf", threads, n_train=n_train, degree=degree, model="lr")
@@ -413,7 +409,6 @@ def _scaling(threads, quick, step, degree):
 def _summary(rows, n_train, f2_batch, naive_batch):
     machine = rows["machine"]
     ours, ridge, lr = rows["lstsq_ours"], rows["pf_ridge"], rows["pf_lr"]
-    gram = rows["lstsq_gram"]
     naive, fast, fast_f2 = rows["step_naive"], rows["step_fast"], rows["step_fast_f2"]
     # the issue's floor: N p^2 / 2 floating-point operations at the measured
     # GEMM rate (a Gram by rank-k updates does N p^2 / 2 multiply-adds, twice
@@ -439,13 +434,9 @@ def _summary(rows, n_train, f2_batch, naive_batch):
         "lstsq_over_pf_ridge": ours["seconds"] / ridge["seconds"],
         "lstsq_over_floor": ours["seconds"] / floor_seconds,
         "lstsq_floor_seconds": floor_seconds,
-        "lstsq_gram_over_pf_ridge": gram["seconds"] / ridge["seconds"],
-        "lstsq_gram_over_floor": gram["seconds"] / floor_seconds,
-        "lstsq_mse_moments_over_gram": ours["mse"] / gram["mse"],
         "lstsq_condition": rows["condition"].get("condition", math.nan),
         "lstsq_mse_over_pf_lr": ours["mse"] / lr["mse"],
         "lstsq_peak_over_pf_ridge": ours["peak_mib"] / ridge["peak_mib"],
-        "lstsq_gram_peak_over_pf_ridge": gram["peak_mib"] / ridge["peak_mib"],
         "sgd_epoch_seconds": sgd["epoch_seconds"],
         "sgd_2000_epochs_minutes": sgd["epoch_seconds"] * 2000 / 60,
         "sgd_2000_epochs_steps_only_minutes": (

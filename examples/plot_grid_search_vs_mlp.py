@@ -11,7 +11,6 @@ like any other parameter. Here both are compared with
 """
 
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.datasets import make_friedman1
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.neural_network import MLPRegressor

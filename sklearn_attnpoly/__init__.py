@@ -3,7 +3,9 @@ regressor that represents every polynomial of degree at most ``q`` exactly.
 
 The package has three floors:
 
-- the estimators, here at the top (:class:`AttentionPolynomialRegressor`);
+- the estimators, here at the top (:class:`AttentionPolynomialRegressor`, and
+  :class:`AttentionPolynomialRegressorCV`, which cross-validates its degree
+  and ridge strength);
 - the frozen transformer they are built from, :mod:`sklearn_attnpoly.attention`
   (the paper's Lemma 3.1, Lemma 3.3 and Theorem 3.5), and the machinery that
   fits it (private: the closed-form readout, its moments, the skorch training);
@@ -19,6 +21,7 @@ live in :mod:`sklearn_attnpoly.paper` and are imported on first use.
 import importlib
 
 from ._regressor import AttentionPolynomialRegressor
+from ._regressor_cv import AttentionPolynomialRegressorCV
 from ._scaling import OutOfBoundWarning
 from .attention import AttentionPolynomialNetwork
 
@@ -27,6 +30,7 @@ __version__ = "0.2.0.dev0"
 __all__ = [
     "AttentionPolynomialNetwork",
     "AttentionPolynomialRegressor",
+    "AttentionPolynomialRegressorCV",
     "OutOfBoundWarning",
     "PaperMLPRegressor",
     "__version__",

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ._regressor import AttentionPolynomialRegressor
+from ._regressor_cv import AttentionPolynomialRegressorCV
 
 __all__ = ["main"]
 
@@ -335,6 +336,9 @@ def _fit(args):
             "not record the CSV's column names.",
             file=sys.stderr,
         )
+    if args.cv is not None and args.solver != "lstsq":
+        raise InputError("--cv chooses the lstsq readout's degree and alpha; "
+                         f"it needs --solver lstsq, not {args.solver}.")  # fmt: skip
     est = AttentionPolynomialRegressor(
         args.degree,
         solver=args.solver,
@@ -342,6 +346,9 @@ def _fit(args):
         max_epochs=args.max_epochs,
         random_state=args.seed,
     )
+    if args.cv is not None:
+        degrees = tuple(range(1, args.degree + 1))
+        est = AttentionPolynomialRegressorCV(degrees=degrees, cv=args.cv)
     start = time.perf_counter()
     try:
         est.fit(X_tr, y_tr)
@@ -353,11 +360,18 @@ def _fit(args):
             f"feature columns and {len(X_tr)} rows; choose a smaller --degree."
         ) from None
     fit_time = time.perf_counter() - start
+    model = getattr(est, "best_estimator_", est)
     print(
-        f"Fitted degree {args.degree} ({args.solver}) on {len(X_tr)} rows in "
-        f"{fit_time:.1f} s; n = {est.n_directions_} directions, "
-        f"{est.net_.module_.count_free_parameters()} free parameters."
+        f"Fitted degree {model.degree} ({args.solver}) on {len(X_tr)} rows in "
+        f"{fit_time:.1f} s; n = {model.n_directions_} directions, "
+        f"{model.net_.module_.count_free_parameters()} free parameters."
     )
+    if args.cv is not None:
+        print(
+            f"  chosen by {est.n_splits_}-fold cross-validation over degrees 1 "
+            f"to {args.degree} and alphas {list(est.alphas)}: degree "
+            f"{est.degree_}, alpha {est.alpha_:g} (mean R^2 {est.best_score_:.6g})"
+        )
     pred_te = est.predict(X_te)
     for name, y_part, pred in (
         ("train", y_tr, est.predict(X_tr)),
@@ -484,6 +498,13 @@ def build_parser():
         type=_whole_number(0),
         default=10,
         help="how many of the largest terms to print (default: 10)",
+    )
+    fit.add_argument(
+        "--cv",
+        type=_whole_number(2),
+        metavar="K",
+        help="choose the degree (1 to --degree) and alpha by K-fold "
+        "cross-validation on the training rows (lstsq)",
     )
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--save", type=Path, help="save the model here with joblib")

@@ -96,8 +96,13 @@ class MonomialTable:
             self.table[self.codes] = np.arange(len(self.codes))
 
     def code(self, exponents):
-        weights = self.radix ** np.arange(exponents.shape[-1], dtype=np.int64)
-        return np.asarray(exponents, dtype=np.int64) @ weights
+        n_variables = exponents.shape[-1]
+        if self.radix**n_variables < 2**63:
+            weights = self.radix ** np.arange(n_variables, dtype=np.int64)
+            return np.asarray(exponents, dtype=np.int64) @ weights
+        # codes beyond int64: Python integers (slower, and only for many variables)
+        weights = np.array([self.radix**j for j in range(n_variables)], dtype=object)
+        return np.asarray(exponents, dtype=np.int64).astype(object) @ weights
 
     def lookup(self, codes):
         """Positions of the monomials with these codes (which must exist)."""

@@ -1,6 +1,7 @@
 """The scikit-learn estimator around the network of Theorem 3.5."""
 
 import copy
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
@@ -32,7 +34,9 @@ from ._scaling import (
     guard,
 )
 from ._sizes import check_fit_fits
-from ._solvers._readout import fit_readout
+from ._solvers._dask import dask_moments, is_dask_array
+from ._solvers._incremental import accumulate_batch
+from ._solvers._readout import fit_readout, readout_from_moments
 from ._solvers._skorch import training_record
 from ._solvers._training import make_net
 from ._transaction import unchanged_on_error
@@ -44,6 +48,16 @@ from .attention._directions import (
 )
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def _has_moments_solver(estimator):
+    """Whether ``partial_fit`` exists: only the closed form sums moments."""
+    if estimator.solver != "lstsq":
+        raise AttributeError(
+            "partial_fit needs solver='lstsq' (the closed-form readout, "
+            f"summed from the data's moments); got solver={estimator.solver!r}."
+        )
+    return True
 
 
 class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
@@ -66,19 +80,29 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         of Lemma 3.3, enough for every polynomial of degree ``q``; an int takes
         that many random unit directions drawn from ``random_state``.
     solver : {"lstsq", "sgd", "adam"}, default="lstsq"
-        ``"lstsq"`` keeps ``F`` fixed and solves ``beta, b`` by weighted ridge
-        least squares on the slots the frozen network computes (its normal
-        equations formed from the data's moments of degree ``2 q`` when that
-        is cheaper, which is exact since the training rows lie inside the
-        blocks' bound). ``"sgd"`` (the
-        paper's protocol) and ``"adam"`` also train ``F``, by mini-batch
-        gradient steps through the frozen blocks, with a one-cycle learning
-        rate from ``lr / 10`` to ``lr`` and gradient-norm clipping at 1.
-    alpha : float, default=1e-10
+        ``"lstsq"`` keeps ``F`` fixed and solves ``beta, b`` in closed form:
+        the slots are the powers ``(xi_i . x)^k`` inside the blocks' bound, so
+        the readout is fitted as a weighted ridge polynomial (see ``alpha``),
+        from the data's moments of degree ``<= 2 q`` or, with fewer rows than
+        that costs, from the rows' ``N x N`` kernel, and ``beta`` follows from
+        the polynomial. It alone supports :meth:`partial_fit` and Dask
+        arrays. ``"sgd"`` (the paper's protocol) and ``"adam"`` also train
+        ``F``, by mini-batch gradient steps through the frozen blocks, with a
+        one-cycle learning rate from ``lr / 10`` to ``lr`` and gradient-norm
+        clipping at 1.
+    alpha : float, default=1e-8
         Ridge strength for ``"lstsq"`` (and for the warm start of the gradient
-        solvers). The normal equations are solved in correlation form, each
-        power feature centred and scaled to unit weighted variance, and
-        ``alpha`` is added to their diagonal.
+        solvers), as scikit-learn's :class:`~sklearn.linear_model.Ridge` means
+        it: the readout is the polynomial that
+        ``make_pipeline(StandardScaler(), PolynomialFeatures(degree,
+        include_bias=False), StandardScaler(), Ridge(alpha))`` fits, with the
+        sample weights passed to every step, so ``alpha`` multiplies the
+        squared norm of the coefficients of the standardised monomials against
+        the weighted sum of squared residuals. With random directions too few
+        for some degree, the penalty is that norm for the polynomial the
+        directions represent. The default is a numerical safeguard, not a
+        regulariser: for ``N`` rows of weight 1 it adds ``1e-8 / N`` to the unit
+        diagonal of the monomials' correlation matrix.
     max_epochs : int, default=100
         Epochs of the gradient solvers.
     lr : float, default=1e-3
@@ -213,7 +237,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         *,
         n_directions=None,
         solver="lstsq",
-        alpha=1e-10,
+        alpha=1e-8,
         max_epochs=100,
         lr=1e-3,
         batch_size=256,
@@ -293,7 +317,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         mask = select_power_slots(directions, degree)
         degrees = exponents.sum(axis=1)
         parts = [coef_scaled[degrees == s] for s in range(1, degree + 1)]
-        beta = solve_ridge_coefficients(directions, parts, mask) * slot_signs(degree)
+        beta = solve_ridge_coefficients(directions, parts) * slot_signs(degree)
         est.guard_radius_ = est.headroom * est.bound
         module = est._build(directions, mask, n_outputs=1, device="cpu")
         with torch.no_grad():
@@ -370,6 +394,10 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         self : object
             Fitted; if ``fit`` raises, the estimator is left as it was.
         """
+        for name in ("moments_", "_moments_pending"):  # partial_fit's sums end
+            self.__dict__.pop(name, None)
+        if is_dask_array(X):
+            return self._fit_moments(dask_moments(self, X, y, sample_weight))
         X, Y, sample_weight = self._validate_fit_data(X, y, sample_weight)
         device = resolve_device(self.device)
         self._check_sizes(X.shape, device)
@@ -385,12 +413,13 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         self.guard_radius_ = self.headroom * self.bound
 
         directions = self._directions(X.shape[1], rng)
-        mask = select_power_slots(directions, self.degree)
         gradient = self.solver != "lstsq"
+        warm_start = not gradient or self.readout_init == "lstsq"
+        mask = select_power_slots(directions, self.degree) if warm_start else None
         module = self._build(
             directions, None if gradient else mask, n_outputs=Y.shape[1], device=device
         )
-        if not gradient or self.readout_init == "lstsq":
+        if warm_start:
             readout = (
                 module
                 if not gradient
@@ -408,6 +437,88 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         )
         if gradient:
             self._train(X_scaled, Y_scaled, sample_weight)
+        return self
+
+    @available_if(_has_moments_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
+    @unchanged_on_error
+    def partial_fit(self, X, y, sample_weight=None):
+        """Add rows to the data's moments and refit on every row seen so far.
+
+        For ``solver="lstsq"`` only. The rows are kept as their weighted
+        moments (:attr:`moments_`, float64), so the model after any number of
+        calls is the one :meth:`fit` gives on all the rows at once, to
+        rounding, and memory does not grow with the rows. The ``p x p``
+        system is solved when a fitted attribute is first read after a call
+        (``predict``, ``score``, ``to_polynomial``, ``net_``), not at every
+        call.
+
+        The first call fixes ``n_features_in_``, the number of targets and
+        the frame the moments are summed in: the first batch's scaling, which
+        keeps the sums of later batches in range. It does not bound them:
+        rows of any later batch are summed exactly, however far out, and the
+        model is centred at the weighted mean of all rows and built for a
+        radius that holds every one of them. A call after :meth:`fit` starts
+        a new sum (``fit`` keeps no moments).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A batch of rows.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Their non-negative weights; rows of weight zero add nothing.
+
+        Returns
+        -------
+        self : object
+        """
+        moments = self.__dict__.get("moments_")
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=moments is None,
+            multi_output=True,
+            y_numeric=True,
+            dtype=np.float64,
+        )
+        self.moments_ = accumulate_batch(
+            moments, X, y, sample_weight, degree=self.degree, bound=self.bound
+        )
+        # the fitted model is stale: dropped, and solved again when next read
+        kept = ("moments_", "n_features_in_", "feature_names_in_")
+        for name in [n for n in vars(self) if _is_fitted_name(n) and n not in kept]:
+            delattr(self, name)
+        self._moments_pending = True
+        return self
+
+    def _fit_moments(self, moments):
+        """Fit ``beta, b`` (``F`` fixed) from accumulated moments."""
+        device = resolve_device(self.device)
+        self._check_sizes((moments.n_samples, moments.n_features), device)
+        check_guard_precision(
+            self.bound, self.headroom, self.degree, _DTYPES[self.dtype]
+        )
+        self.n_features_in_ = moments.n_features
+        self.scaling_ = moments.scaling(self.bound)
+        self.target_scaling_ = moments.target_scaling()
+        self.guard_radius_ = self.headroom * self.bound
+        rng = check_random_state(self.random_state)
+        directions = self._directions(moments.n_features, rng)
+        mask = select_power_slots(directions, self.degree)
+        module = self._build(
+            directions, mask, n_outputs=moments.n_outputs, device=device
+        )
+        in_units = moments.in_units(self.scaling_, self.target_scaling_)
+        readout_from_moments(module, in_units, self.alpha)
+        self._finish(
+            module,
+            n_outputs=moments.n_outputs,
+            n_samples=moments.n_samples,
+            device=device,
+        )
         return self
 
     def predict(self, X):
@@ -526,6 +637,32 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             seed=seed,
         )
 
+    def __getattr__(self, name):
+        # partial_fit leaves the solve for the first fitted attribute read
+        # (those validate_data reads are set at every call)
+        state = self.__dict__
+        if (
+            state.get("_moments_pending")
+            and _is_fitted_name(name)
+            and name not in ("n_features_in_", "feature_names_in_")
+        ):
+            state["_moments_pending"] = False  # no recursion from inside the solve
+            before = set(state)
+            try:
+                self._fit_moments(state["moments_"])
+            except BaseException:  # nothing half-solved stays; still to solve
+                for added in set(state) - before:
+                    del state[added]
+                state["_moments_pending"] = True
+                raise
+            return getattr(self, name)
+        descriptor = inspect.getattr_static(type(self), name, None)
+        if descriptor is not None:  # partial_fit, off for this solver: its reason
+            return descriptor.__get__(self, type(self))
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}"
+        )
+
     def __setstate__(self, state):
         # skorch maps a net saved on a GPU to the CPU when none is available
         # (with a DeviceWarning); the fitted device follows the net.
@@ -537,3 +674,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _is_fitted_name(name):
+    return name.endswith("_") and not name.startswith("_")

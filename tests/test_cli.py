@@ -1,6 +1,7 @@
 """The command line: ``python -m sklearn_attnpoly`` / ``sklearn-attnpoly``."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -304,6 +305,22 @@ def test_fit_bad_input_is_one_line(tmp_path, capsys, content, argv, message):
     expected = "sklearn-attnpoly fit: error: " + message.format(path=path)
     assert captured.err.startswith(expected)
     assert captured.err.count("\n") == 1
+
+
+def test_fit_cross_validates_degree_and_alpha(csv_file, capsys):
+    argv = ["fit", str(csv_file), "--target", "y", "--degree", "3", "--cv", "3"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    # y is an exact quadratic: degrees 2 and 3 both fit it (R^2 = 1)
+    assert re.search(
+        r"Fitted degree [23] \(lstsq\) on 240 rows.*\n  chosen by 3-fold "
+        r"cross-validation over degrees 1 to 3 and alphas \[1e-08, .*\]: "
+        r"degree [23], alpha \S+ \(mean R\^2 1\)",
+        out,
+    )
+    argv += ["--solver", "sgd"]
+    assert cli.main(argv) == 2
+    assert "--cv chooses the lstsq readout's degree" in capsys.readouterr().err
 
 
 def test_fit_bad_test_size(csv_file, capsys):

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,8 +25,11 @@ from sklearn_attnpoly.attention._block import (
     one_hot_maximum,
 )
 from sklearn_attnpoly.attention._directions import (
+    LatticePowerBasis,
+    PivotedPowerBasis,
     expand_ridge_coefficients,
     lattice_directions,
+    power_basis,
     ridge_power_matrix,
     select_power_slots,
     solve_ridge_coefficients,
@@ -264,10 +268,41 @@ def test_ridge_coefficients_round_trip():
     xi = lattice_directions(d, q)
     mask = select_power_slots(xi, q)
     parts = [rng.normal(size=len(homogeneous_exponents(d, s))) for s in (1, 2, 3)]
-    beta = solve_ridge_coefficients(xi, parts, mask)
+    beta = solve_ridge_coefficients(xi, parts)
     assert not beta[~mask].any()
     for got, want in zip(expand_ridge_coefficients(xi, beta), parts, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("d, q", [(1, 4), (2, 3), (4, 3), (10, 3), (3, 6)])
+def test_lattice_basis_solves_as_a_factorisation_does(d, q):
+    """beta from the Lagrange polynomials of each degree's sub-lattice equals
+    the solution of V_s^T beta = c_s on the same directions by LU."""
+    rng = np.random.default_rng(d + q)
+    xi = lattice_directions(d, q)
+    basis = power_basis(xi, q)
+    assert isinstance(basis, LatticePowerBasis) and basis.full_rank.all()
+    parts = [rng.normal(size=(math.comb(d - 1 + s, s), 2)) for s in range(1, q + 1)]
+    beta = basis.coefficients(parts)
+    for s, part in enumerate(parts, start=1):
+        rows = basis.mask[:, s - 1]
+        assert rows.sum() == len(part)
+        expected = scipy.linalg.solve(ridge_power_matrix(xi[rows], s).T, part)
+        np.testing.assert_allclose(beta[rows, s - 1], expected, rtol=1e-9, atol=1e-11)
+
+
+def test_other_directions_use_the_pivoted_basis_cached():
+    rng = np.random.default_rng(5)
+    xi = rng.normal(size=(12, 3))
+    xi /= np.linalg.norm(xi, axis=1, keepdims=True)
+    basis = power_basis(xi, 3)
+    assert isinstance(basis, PivotedPowerBasis) and power_basis(xi.copy(), 3) is basis
+    # 12 directions: degrees 1, 2 (3, 6 monomials) fully spanned, 3 (10) too
+    assert basis.full_rank.tolist() == [True, True, True]
+    assert basis.mask.sum(axis=0).tolist() == [3, 6, 10]
+    # a float32 copy of the lattice directions is still the lattice
+    lattice = lattice_directions(3, 2).astype(np.float32)
+    assert isinstance(power_basis(lattice, 2), LatticePowerBasis)
 
 
 # -- Theorem 3.5 ------------------------------------------------------------------

@@ -25,13 +25,13 @@ for solver in ("lstsq", "sgd"):
 loaded = [
     name for name in sys.modules
     if name.startswith(("sklearn_attnpoly.paper", "sklearn_attnpoly.datasets",
-                        "sklearn_attnpoly._cli", "matplotlib"))
+                        "sklearn_attnpoly._cli", "matplotlib", "dask"))
 ]
 print(json.dumps({"laboratory": sorted(loaded), "dynamo": dynamo}))
 """
 
 
-def test_the_core_loads_neither_the_laboratory_nor_matplotlib():
+def test_the_core_loads_neither_the_laboratory_nor_matplotlib_nor_dask():
     # a fresh interpreter: this one has imported everything already
     done = subprocess.run(
         [sys.executable, "-c", _CORE_ONLY], capture_output=True, text=True, check=True

@@ -1,21 +1,14 @@
-"""The readout's normal equations from the moments of the data.
+"""The data's weighted moments: what polynomial least squares needs of the rows.
 
-Inside the radius the blocks were built for, slot ``k`` of direction ``i`` is
-the polynomial (Lemma 3.1, then the multinomial theorem)
+Regressing ``y`` on the monomials ``m(x) = (x^a)`` of degrees ``1..q`` with row
+weights ``w`` needs their weighted Gram matrix and their products with ``y``,
 
-    (-1)^k (xi_i . x)^k = (-1)^k sum_{|a| = k} k!/a! xi_i^a x^a,
+    H[a, b] = mu_{a + b},   mu_g = sum_n w_n x_n^g       (|g| <= 2q),      (1)
+    r[a] = nu_a,            nu_a = sum_n w_n y_n x_n^a   (|a| <= q),
 
-so the readout's features are ``phi(x) = m(x) P``: the monomials ``m(x)`` of
-degrees ``1..q`` times a block-diagonal matrix ``P`` whose degree-``k`` block
-is ``(-1)^k V_k^T`` (:func:`~sklearn_attnpoly.attention._directions.ridge_power_matrix`,
-restricted to the slots of the readout mask). Their weighted Gram matrix is
-
-    sum_n w_n phi(x_n) phi(x_n)^T = P^T H P,     H[a, b] = mu_{a + b},      (1)
-
-with ``mu_g = sum_n w_n x_n^g`` the weighted moments of degree at most ``2q``:
-``C(d + 2q, 2q)`` numbers (184 756 for ``d = 10, q = 5``) in place of the
-``N p^2 / 2`` products of a Gram matrix accumulated row by row (4.5 million
-per row there, ``p = 3002``).
+``C(d + 2q, 2q)`` moments (184 756 for ``d = 10, q = 5``) and ``C(d + q, q)``
+cross moments per target, in place of the ``N p^2 / 2`` products of a Gram
+matrix accumulated row by row (4.5 million per row there, ``p = 3002``).
 
 The moments are matrix products. Split the variables in two halves, ``x = (u,
 v)``, so that ``x^g = u^a v^b``. For each degree ``i`` of ``a``, the moments
@@ -23,63 +16,80 @@ v)``, so that ``x^g = u^a v^b``. For each degree ``i`` of ``a``, the moments
 one product ``U_i diag(w) V_{<= 2q - i}^T`` of monomial tables; over ``i = 0,
 ..., 2q`` every moment is computed exactly once, ``N C(d + 2q, 2q)``
 multiply-adds in all, over chunks of rows so that no table of ``N`` rows is
-held.
+held, each chunk's products added into the sums by the BLAS itself
+(:func:`accumulate`).
+
+Moments about one centre are moments about any other by the binomial theorem,
+``sum_n w_n (x_n - c - delta)^g = sum_{h <= g} C(g, h) (-delta)^(g - h)
+mu_h``, one variable at a time (:func:`translate`): rows can be summed about
+their own mean, and sums about different means combined, without the loss of
+digits of moments taken far from the data.
 """
 
 import math
+from functools import cached_property, lru_cache
 
 import numpy as np
+import scipy.linalg
 
 from .._chunks import row_chunks, rows_per_chunk
-from .._polynomial import MonomialTable, homogeneous_exponents
-from ..attention._directions import ridge_power_matrix
-from ..attention._fused_chain import slot_signs
+from .._polynomial import MonomialTable, monomial_exponents
 
 
-class MomentTable:
-    """Weighted moments ``mu_g = sum_n w_n x_n^g`` for every ``|g| <= max_degree``.
+def n_moments(n_features, degree):
+    """The moments the degree-``q`` normal equations need: ``C(d + 2q, 2q)``."""
+    return math.comb(n_features + 2 * degree, 2 * degree)
 
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    weights : ndarray of shape (n_samples, n_columns)
-        One set of moments per column (row weights, or weights times a target).
-    max_degree : int
+
+#: The most pairs whose positions :meth:`MomentLayout.sums` keeps (int64:
+#: 128 MiB), enough for ``d = 10, q = 5``.
+MAX_KEPT_SUMS = 2**24
+
+
+@lru_cache(maxsize=16)
+def moment_layout(n_features, max_degree):
+    """The :class:`MomentLayout` of ``(n_features, max_degree)``, built once."""
+    return MomentLayout(n_features, max_degree)
+
+
+class MomentLayout:
+    """Where each moment ``mu_g``, ``|g| <= max_degree``, is stored.
+
+    Block ``i`` holds the moments whose ``u`` part has degree ``i``: a
+    ``(#u of degree i) x (#v of degree <= max_degree - i)`` matrix, row-major;
+    the blocks follow each other in a flat array of :attr:`n_moments` entries.
+    Layouts of the same ``n_features`` split the variables alike, and their
+    tables of monomials are graded, so a smaller layout's tables are the first
+    rows of a larger one's.
     """
 
-    def __init__(self, X, weights, max_degree):
-        X = np.asarray(X, dtype=np.float64)
-        weights = np.asarray(weights, dtype=np.float64)
-        d = X.shape[1]
-        self.split = (d + 1) // 2
+    def __init__(self, n_features, max_degree):
+        self.n_features = n_features
         self.max_degree = max_degree
+        self.split = (n_features + 1) // 2
         self.u = MonomialTable(self.split, max_degree)
-        self.v = MonomialTable(d - self.split, max_degree)
-        u, v = self.u, self.v
-        # block i (degree of the u part): shape (#u of degree i, #v of degree <= D - i)
-        widths = [int(v.start[max_degree - i + 1]) for i in range(max_degree + 1)]
-        heights = np.diff(u.start).tolist()
-        sizes = [h * w for h, w in zip(heights, widths, strict=True)]
-        self.widths = widths
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
-        self.moments = np.zeros((weights.shape[1], int(self.offsets[-1])))
-        # a chunk holds three tables, of the u monomials, the v monomials and
-        # the v monomials times the weights, one float64 column per row
-        chunk = rows_per_chunk(8 * (len(u.codes) + 2 * len(v.codes)))
-        U, V, Vw = (np.empty((len(t.codes), min(chunk, len(X)))) for t in (u, v, v))
-        for rows in row_chunks(len(X), chunk):
-            U_c = u.values(X[rows, : self.split], out=U)
-            V_c = v.values(X[rows, self.split :], out=V)
-            for c in range(weights.shape[1]):
-                Vw_c = np.multiply(V_c, weights[rows, c], out=Vw[:, : V_c.shape[1]])
-                for i in range(max_degree + 1):
-                    block = U_c[u.start[i] : u.start[i + 1]] @ Vw_c[: widths[i]].T
-                    where = slice(self.offsets[i], self.offsets[i + 1])
-                    self.moments[c, where] += block.ravel()
+        self.v = MonomialTable(n_features - self.split, max_degree)
+        self.heights = np.diff(self.u.start).tolist()
+        self.widths = [
+            int(self.v.start[max_degree - i + 1]) for i in range(max_degree + 1)
+        ]
+        sizes = [h * w for h, w in zip(self.heights, self.widths, strict=True)]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._lowering = {}
+        self._sums = None
 
     @property
     def n_moments(self):
-        return self.moments.shape[1]
+        return int(self.offsets[-1])
+
+    def blocks(self, moments):
+        """Views of the flat ``moments`` (last axis) as the blocks ``i = 0, 1, ...``."""
+        return [
+            moments[..., self.offsets[i] : self.offsets[i + 1]].reshape(
+                moments.shape[:-1] + (self.heights[i], self.widths[i])
+            )
+            for i in range(self.max_degree + 1)
+        ]
 
     def codes(self, exponents):
         """The pair of codes of each exponent (its ``u`` and ``v`` parts)."""
@@ -90,111 +100,184 @@ class MomentTable:
         )
 
     def index(self, u_codes, v_codes):
-        """Positions in :attr:`moments` of the exponents with these codes."""
+        """Positions in the flat array of the exponents with these codes."""
         a = self.u.lookup(u_codes)
         i = self.u.degrees[a]
         b = self.v.lookup(v_codes)
         return self.offsets[i] + (a - self.u.start[i]) * np.take(self.widths, i) + b
 
-    def __call__(self, exponents, column=0):
-        """``mu_g`` for each row ``g`` of ``exponents``."""
-        return self.moments[column, self.index(*self.codes(exponents))]
+    def lowering(self, j):
+        """For ``k = 1, 2, ...``: the moments ``g`` with ``g_j >= k``, the
+        positions of ``g - k e_j`` and ``C(g_j, k)`` (what :func:`translate`
+        gathers), computed once per variable."""
+        if j not in self._lowering:
+            powers = self.exponents[:, j].astype(np.int64)
+            u_codes, v_codes = self.codes(self.exponents)
+            in_u = j < self.split
+            step = self.u.radix**j if in_u else self.v.radix ** (j - self.split)
+            steps = []
+            for k in range(1, int(powers.max(initial=0)) + 1):
+                rows = np.flatnonzero(powers >= k)
+                u, v = u_codes[rows], v_codes[rows]
+                if in_u:
+                    u = u - k * step
+                else:
+                    v = v - k * step
+                binomial = _binomials(self.max_degree)[powers[rows], k]
+                steps.append((rows, self.index(u, v), binomial))
+            self._lowering[j] = steps
+        return self._lowering[j]
+
+    def sums(self, exponents, moments=None):
+        """Positions of ``a + b`` for every pair of rows of ``exponents``
+        (``(p, p)``), or with ``moments`` the moments there (``H`` of (1)).
+        The positions are kept for the last exponents asked, up to
+        :data:`MAX_KEPT_SUMS` pairs, as cross-validation asks for the same
+        ones per fold; beyond, the moments are gathered a block of rows at a
+        time and no ``p x p`` array of positions is formed.
+
+        The position of ``a + b`` is a row offset set by the ``u`` parts and a
+        column set by the ``v`` parts, each looked up once per pair of the few
+        distinct parts, then gathered for the ``p^2`` pairs.
+        """
+        key = exponents.tobytes()
+        if self._sums is not None and self._sums[0] == key:
+            kept = self._sums[1]
+            return kept if moments is None else moments[kept]
+        u_codes, v_codes = self.codes(exponents)
+        u_parts, u_of = np.unique(u_codes, return_inverse=True)
+        v_parts, v_of = np.unique(v_codes, return_inverse=True)
+        u_sums = self.u.lookup(u_parts[:, None] + u_parts)
+        degree = self.u.degrees[u_sums]
+        rows = self.offsets[degree] + (u_sums - self.u.start[degree]) * np.take(
+            self.widths, degree
+        )
+        columns = self.v.lookup(v_parts[:, None] + v_parts)
+        p = len(exponents)
+        keep = p * p <= MAX_KEPT_SUMS
+        out = np.empty((p, p), dtype=np.int64 if keep or moments is None else float)
+        # row a of the positions is a row of each table, gathered: R[u_a] + C[v_a]
+        R, C = rows[:, u_of], columns[:, v_of]
+        for block in row_chunks(p, rows_per_chunk(8 * p)):
+            where = R[u_of[block]]
+            where += C[v_of[block]]
+            out[block] = where if keep or moments is None else moments[where]
+        if keep:
+            self._sums = (key, out)
+            return out if moments is None else moments[out]
+        return out
+
+    @cached_property
+    def exponents(self):
+        """The exponent of every stored moment, in storage order."""
+        u, v = self.u.exponents, self.v.exponents
+        parts = [
+            np.column_stack(
+                [
+                    np.repeat(u[self.u.start[i] : self.u.start[i + 1]], w, axis=0),
+                    np.tile(v[:w], (h, 1)),
+                ]
+            )
+            for i, (h, w) in enumerate(zip(self.heights, self.widths, strict=True))
+        ]
+        return np.concatenate(parts).astype(np.int16)
 
 
-def n_moments(n_features, degree):
-    """The moments the degree-``q`` normal equations need: ``C(d + 2q, 2q)``."""
-    return math.comb(n_features + 2 * degree, 2 * degree)
-
-
-def moment_normal_equations(directions, mask, X, Y, sample_weight):
-    """The centred normal equations of the readout on the masked slots, by (1).
+def accumulate(layout, moments, X, weights, cross=None, targets=None):
+    """Add the weighted moments of the rows of ``X`` to ``moments``, in place.
 
     Parameters
     ----------
-    directions : ndarray of shape (n, d)
-        Rows of ``F``, each of norm at most 1.
-    mask : ndarray of shape (n, q), dtype bool
-        The readout's slots; the features are ordered as ``mask.nonzero()``.
-    X : ndarray of shape (n_samples, d)
-        Inputs, all inside the radius the blocks were built for.
-    Y : ndarray of shape (n_samples, n_outputs)
-    sample_weight : ndarray of shape (n_samples,)
-
-    Returns
-    -------
-    G : ndarray of shape (p, p)
-        ``sum_n w_n (phi_n - m)(phi_n - m)^T``.
-    r : ndarray of shape (p, n_outputs)
-        ``sum_n w_n (phi_n - m)(y_n - m_y)^T``.
-    m, m_y : ndarray
-        The weighted means of the features and of the targets.
+    layout : MomentLayout
+        Of degree ``D``.
+    moments : ndarray of shape (layout.n_moments,)
+        ``mu_g``, to which ``sum_n w_n x_n^g`` is added.
+    X : ndarray of shape (n_samples, n_features)
+    weights : ndarray of shape (n_samples,) or None
+        Row weights; ``None`` for weights all 1 (one multiplication fewer per
+        entry of the ``v`` table).
+    cross : tuple (MomentLayout, ndarray of shape (n_outputs, n)), optional
+        A layout of degree ``D' <= D`` and its ``nu``, to which ``sum_n w_n
+        y_no x_n^a`` is added for each column ``o`` of ``targets``.
+    targets : ndarray of shape (n_samples, n_outputs), optional
     """
-    directions = np.asarray(directions, dtype=np.float64)
-    mask = np.asarray(mask, dtype=bool)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
-    d = directions.shape[1]
-    q = mask.shape[1]
-    total = w.sum()
-
-    gram = MomentTable(X, w[:, None], 2 * q)
-    cross = MomentTable(X, w[:, None] * Y, q)
-    m_y = cross.moments[:, 0] / total  # the moment of g = 0
-
-    # P's blocks: (-1)^k V_k^T on the selected directions, (#monomials, #slots)
-    degrees = range(1, q + 1)
-    exponents = [homogeneous_exponents(d, k) for k in degrees]
-    signs = slot_signs(q)
-    P = [
-        signs[k - 1] * ridge_power_matrix(directions[mask[:, k - 1]], k).T
-        for k in degrees
-    ]
-    codes = [gram.codes(e) for e in exponents]
-
-    # S = P^T H P block by block, written straight into the mask's row-major
-    # order; mean and r from the moments of degree k
-    p = int(mask.sum())
-    position = (np.cumsum(mask.ravel()) - 1).reshape(mask.shape)
-    slots = [position[mask[:, k - 1], k - 1] for k in degrees]
-    S = np.empty((p, p))
-    mean = np.empty(p)
-    r = np.empty((p, Y.shape[1]))
-    for k, (P_k, (u_k, v_k)) in enumerate(zip(P, codes, strict=True)):
-        mean[slots[k]] = P_k.T @ gram(exponents[k]) / total
-        r[slots[k]] = (
-            P_k.T @ cross.moments[:, cross.index(*cross.codes(exponents[k]))].T
-        )
-        for l in range(k, q):  # S is symmetric
-            (u_l, v_l), P_l = codes[l], P[l]
-            HP = np.empty((len(u_k), P_l.shape[1]))
-            for rows in _row_blocks(len(u_k), len(u_l)):  # bounded index arrays
-                where = gram.index(u_k[rows, None] + u_l, v_k[rows, None] + v_l)
-                HP[rows] = gram.moments[0, where] @ P_l
-            block = P_k.T @ HP
-            S[np.ix_(slots[k], slots[l])] = block
-            S[np.ix_(slots[l], slots[k])] = block.T
-    # centre, in place: G = S - W m m^T, r - W m m_y^T
-    for rows in _row_blocks(p, p):
-        S[rows] -= total * np.outer(mean[rows], mean)
-    r -= total * np.outer(mean, m_y)
-    return S, r, mean, m_y
+    u, v, split = layout.u, layout.v, layout.split
+    blocks = layout.blocks(moments)
+    n_cross = 0
+    if cross is not None:
+        cross_layout, cross = cross
+        cross_blocks = cross_layout.blocks(cross)
+        n_cross = cross_layout.widths[0]  # the v monomials of degree <= D'
+    # a chunk holds the u and v tables, the weighted v table and its low rows
+    # times a target, one float64 column per row
+    heights = (len(u.codes), len(v.codes), len(v.codes), n_cross)
+    chunk = rows_per_chunk(8 * sum(heights))
+    U, V, Vw, Vy = (np.empty((h, min(chunk, len(X)))) for h in heights)
+    for rows in row_chunks(len(X), chunk):
+        U_c = u.values(X[rows, :split], out=U)
+        V_c = v.values(X[rows, split:], out=V)
+        Vw_c = V_c
+        if weights is not None:
+            Vw_c = np.multiply(V_c, weights[rows], out=Vw[:, : V_c.shape[1]])
+        for i, block in enumerate(blocks):
+            U_i = U_c[u.start[i] : u.start[i + 1]]
+            _add_product(block, U_i, Vw_c[: block.shape[1]])
+        if cross is None:
+            continue
+        for o in range(cross.shape[0]):
+            Vy_c = np.multiply(
+                Vw_c[:n_cross], targets[rows, o], out=Vy[:, : V_c.shape[1]]
+            )
+            for i, block in enumerate(cross_blocks):
+                U_i = U_c[u.start[i] : u.start[i + 1]]
+                _add_product(block[o], U_i, Vy_c[: block.shape[-1]])
 
 
-def _row_blocks(n_rows, n_columns):
-    """Row blocks of an ``(n_rows, n_columns)`` gather: its int64 positions
-    and the float64 values gathered, 16 bytes an entry."""
-    return row_chunks(n_rows, rows_per_chunk(16 * n_columns))
-
-
-def moment_cost(n_samples, mask, n_features):
-    """Floating-point operations of :func:`moment_normal_equations`, roughly:
-    the moments (one multiply-add each per row) and the products of (1)."""
-    d, q = n_features, mask.shape[1]
-    m = [math.comb(d - 1 + k, k) for k in range(1, q + 1)]
-    s = np.asarray(mask).sum(axis=0)
-    products = sum(
-        2 * m[k] * m[l] * s[l] + 2 * s[k] * m[k] * s[l]
-        for k in range(q)
-        for l in range(k, q)
+def _add_product(block, A, B):
+    """``block += A @ B.T``, by the BLAS into ``block`` (C order, so that its
+    transpose, ``B A^T``, is the Fortran-ordered result)."""
+    scipy.linalg.blas.dgemm(
+        1.0, B.T, A.T, beta=1.0, c=block.T, trans_a=1, overwrite_c=1
     )
-    return 2 * n_samples * n_moments(d, q) + int(products)
+
+
+@lru_cache(maxsize=8)
+def _binomials(n):
+    """``C(m, k)`` for ``m, k <= n``, as a float table."""
+    return np.array(
+        [[math.comb(m, k) for k in range(n + 1)] for m in range(n + 1)], float
+    )
+
+
+def translate(layout, moments, shift):
+    """Moments about ``c + shift`` from moments about ``c`` (last axis).
+
+    ``sum_n w_n (x_n - c - shift)^g = sum_{h <= g} C(g, h) (-shift)^(g - h)
+    mu_h``, applied one variable at a time.
+    """
+    result = np.array(moments, dtype=np.float64)
+    for j in np.flatnonzero(shift):
+        source = result.copy()
+        for k, (rows, lowered, binomial) in enumerate(layout.lowering(j), start=1):
+            factor = binomial * (-shift[j]) ** k
+            result[..., rows] += factor * source[..., lowered]
+    return result
+
+
+def gram(layout, moments, exponents):
+    """``H[a, b] = mu_{a + b}`` for the exponents given (1), from the moments
+    of a layout of at least twice their degree."""
+    return layout.sums(exponents, moments)
+
+
+def values(layout, moments, exponents):
+    """``mu_g`` for each row ``g`` of ``exponents`` (last axis of ``moments``)."""
+    return moments[..., layout.index(*layout.codes(exponents))]
+
+
+def graded_exponents(n_features, degree):
+    """The exponents of the monomials of degrees ``1..degree``, graded: the
+    features of the normal equations, in the order of
+    :func:`~sklearn_attnpoly._polynomial.monomial_exponents` without the
+    constant. Those of a lower degree are a leading block."""
+    return monomial_exponents(n_features, degree)[1:]

@@ -1,49 +1,54 @@
-"""The readout ``beta, b`` in closed form: weighted ridge on the power slots.
+"""The readout ``beta, b`` in closed form: ridge on the standardised monomials.
 
-With ``F`` and the blocks fixed, ``C(x) = beta . slots(x) + b`` is linear in
-``(beta, b)``, with the slots restricted to the readout mask. The centred
-normal equations ``G = sum w (phi - m)(phi - m)^T`` and ``r = sum w (phi -
-m)(y - m_y)^T`` are formed in float64 in one of two ways, neither of which holds
-the ``N x p`` feature matrix:
+Inside the radius the blocks were built for, slot ``k`` of direction ``i`` is
+the polynomial ``(-1)^k (xi_i . x)^k`` (Lemma 3.1), and with enough directions
+the slots span every polynomial of degree at most ``q``. The readout is
+therefore fitted as a polynomial, in the monomial basis, and ``beta`` follows
+from the polynomial's coefficients through the directions' basis of powers
+(:func:`~sklearn_attnpoly.attention._directions.power_basis`): no slot is
+computed and no product ``P^T H P`` is formed.
 
-* ``"gram"``: from the slots the frozen network computes, chunk by chunk. The
-  features and targets are shifted by the weighted means ``c`` of the first
-  chunk, ``S = sum w (phi - c)(phi - c)^T`` is accumulated by symmetric rank-k
-  updates (``dsyrk``, ``N p^2 / 2`` multiply-adds in all), and ``G = S - W (m -
-  c)(m - c)^T``; since ``c`` is already close to ``m`` the correction cancels no
-  digits that matter. This path holds for any input, inside the blocks' radius
-  or not.
-* ``"moments"``: inside the radius the slots are the polynomials ``(-1)^k
-  t_i^k``, and ``G`` follows from the ``C(d + 2q, 2q)`` weighted moments of the
-  data (:mod:`~sklearn_attnpoly._solvers._moments`): ``N C(d + 2q, 2q)`` multiply-adds,
-  25 times fewer than the Gram's at ``d = 10, q = 5``.
+The problem solved is scikit-learn's
 
-``G`` is then put in correlation form (unit diagonal), ``alpha`` added to the
-diagonal, and the system solved (:func:`solve_correlation_system`).
+    make_pipeline(StandardScaler(), PolynomialFeatures(q, include_bias=False),
+                  StandardScaler(), Ridge(alpha))
+
+with the row weights passed to every step: the monomials ``m(x)`` of the
+centred inputs, each standardised by its weighted mean and spread, and
+``sum_n w_n (y_n - b - z_n . c_z)^2 + alpha ||c_z||^2`` minimised. The per-
+feature scale of the inputs cancels in the standardised monomials, so the
+estimator's own scaling (centred at the same weighted mean) gives the same
+model. In correlation form, ``A = D^-1 G D^-1`` with ``G`` the centred Gram
+matrix of the monomials and ``D^2`` its diagonal, this is ``(A + alpha / W I)
+c_z = D^-1 r``, ``W`` the total weight.
+
+When the directions are too few for some degree ``s`` (random directions, fewer
+than ``C(d - 1 + s, s)``), the readout represents only the span of their
+powers; the penalty is then ``alpha`` times the squared norm of the represented
+polynomial's standardised-monomial coefficients, and the problem is solved in
+an orthonormal basis of that span.
+
+The normal equations come from the data's moments
+(:mod:`~sklearn_attnpoly._solvers._moments`), ``N C(d + 2q, 2q)`` multiply-
+adds and a ``p x p`` factorisation; with fewer rows than that costs, from the
+``N x N`` kernel of the standardised monomials instead (the dual: ``N^2 p``
+multiply-adds and an ``N x N`` factorisation), as scikit-learn's ``Ridge``
+does when rows are fewer than features.
 """
+
+import math
 
 import numpy as np
 import scipy.linalg
 import torch
 
-from .._chunks import row_chunks, rows_per_chunk
-from ._moments import moment_cost, moment_normal_equations, n_moments
+from .._polynomial import MonomialTable
+from ..attention._directions import power_basis
+from ..attention._fused_chain import slot_signs
+from ._accumulator import MomentAccumulator
+from ._moments import graded_exponents, n_moments
 
-
-@torch.no_grad()
-def _features(module, X, rows):
-    """The masked slots of ``X[rows]``, in the row-major order of ``mask``,
-    as a float64 array; taken from the slots stored ``(rows, q, n)``, the layout
-    of :func:`~sklearn_attnpoly.attention._fused_chain.power_slots`, with one gather."""
-    x = torch.as_tensor(X[rows], dtype=module.F.dtype, device=module.F.device)
-    n, q = module.mask.shape
-    i, k = module.mask.nonzero(as_tuple=True)
-    slots = module.slots(x).transpose(1, 2).reshape(len(x), q * n)
-    phi = slots.index_select(1, k * n + i).to(torch.float64)
-    return phi.cpu().numpy()
-
-
-#: Eigenvalues of the correlation-form normal equations below this fraction of
+#: Eigenvalues of a regularised correlation-form system below this fraction of
 #: the largest are treated as zero (a pseudo-inverse, like ``lstsq``'s rcond):
 #: their directions carry no signal the data determines, only rounding noise.
 RCOND = 1e-10
@@ -57,13 +62,16 @@ CHOLESKY_MIN_PIVOT = 1e-8
 
 def solve_correlation_system(A, rhs, alpha):
     """Solve ``(A + alpha I) c = rhs`` for symmetric positive semi-definite ``A``
-    with unit diagonal.
+    (both triangles) with unit (or zero) diagonal. ``A`` is overwritten.
 
     Cholesky when ``A + alpha I`` is well conditioned; otherwise (a failed
     factorisation, or a pivot ratio below ``CHOLESKY_MIN_PIVOT``) an
-    eigendecomposition that drops eigenvalues below ``RCOND`` times the largest,
-    which gives the minimum-norm solution and stays stable when the data leave
-    some directions undetermined (fewer rows than features, say).
+    eigendecomposition that drops the directions whose regularised eigenvalue
+    is below ``RCOND`` times the largest, which gives the minimum-norm solution
+    and stays stable when the data leave some directions undetermined.
+
+    The factorisation is done in ``A``'s memory, in one triangle; the other
+    triangle and a copy of the diagonal keep ``A`` for the eigendecomposition.
 
     Returns
     -------
@@ -72,83 +80,187 @@ def solve_correlation_system(A, rhs, alpha):
         Number of directions solved for.
     """
     p = len(A)
-    A_reg = A.copy()
-    A_reg.flat[:: p + 1] += alpha
+    diagonal = np.diag(A).copy()
+    A.flat[:: p + 1] += alpha
+    # the Fortran-ordered view of a C-ordered A is A itself (symmetric): LAPACK
+    # factorises its lower triangle, A's upper one, in place
+    kept_lower = A.flags.c_contiguous
     try:
-        factor = scipy.linalg.cho_factor(A_reg, lower=True, overwrite_a=True)
+        factor = scipy.linalg.cho_factor(
+            A.T if kept_lower else A, lower=True, overwrite_a=True, check_finite=False
+        )
         pivots = np.diag(factor[0]) ** 2
         if pivots.min() > CHOLESKY_MIN_PIVOT * pivots.max():
-            return scipy.linalg.cho_solve(factor, rhs), p
+            return scipy.linalg.cho_solve(factor, rhs, check_finite=False), p
     except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
         pass
-    eigenvalues, eigenvectors = scipy.linalg.eigh(A)
-    keep = eigenvalues > RCOND * eigenvalues.max()
+    A.flat[:: p + 1] = diagonal
+    eigenvalues, eigenvectors = scipy.linalg.eigh(
+        A, lower=kept_lower, check_finite=False
+    )
+    regularised = eigenvalues + alpha
+    keep = regularised > RCOND * regularised.max()
     V = eigenvectors[:, keep]
-    coef = V @ ((V.T @ rhs) / (eigenvalues[keep] + alpha)[:, None])
+    coef = V @ ((V.T @ rhs) / regularised[keep][:, None])
     return coef, int(keep.sum())
 
 
-def gram_normal_equations(module, X, Y, sample_weight):
-    """The centred normal equations on the slots the network computes, row by row.
+def correlation_form(equations):
+    """``A = D^-1 G D^-1`` and ``D^-1 r`` from centred normal equations, with
+    ``D^2 = diag(G)``; ``A`` is ``G`` itself, scaled in place.
 
-    A chunk of rows holds the network's slots (``n q`` per row, in its dtype)
-    and the float64 features taken from them (``p`` per row).
+    A feature whose centred sum of squares is at the rounding level of its
+    raw one (a constant, or a power of a binary input that repeats another)
+    gets ``D = 1`` and a zero row and column: it carries no signal, and its
+    computed spread is only cancellation error.
 
-    Returns ``G``, ``r``, ``m`` and ``m_y`` as
-    :func:`~sklearn_attnpoly._solvers._moments.moment_normal_equations` does.
+    Returns
+    -------
+    A : ndarray of shape (p, p)
+    rhs : ndarray of shape (p, n_outputs)
+    D : ndarray of shape (p,)
     """
-    w = np.asarray(sample_weight, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
-    p = int(module.mask.sum())
-    S = np.zeros((p, p), order="F")  # only the lower triangle is accumulated
-    total, phi_sum, r = 0.0, np.zeros(p), np.zeros((p, Y.shape[1]))
-    y_sum = np.zeros(Y.shape[1])
-    n, q = module.mask.shape
-    itemsize = module.F.element_size()
-    for rows in row_chunks(len(X), rows_per_chunk(n * q * itemsize + 8 * p)):
-        phi, w_c = _features(module, X, rows), w[rows]
-        if rows.start == 0:  # the shift c: the first chunk's weighted means
-            shift = w_c @ phi / w_c.sum()
-            y_shift = w_c @ Y[rows] / w_c.sum()
-        phi -= shift
-        y_c = Y[rows] - y_shift
-        total += w_c.sum()
-        phi_sum += w_c @ phi
-        y_sum += w_c @ y_c
-        r += phi.T @ (w_c[:, None] * y_c)
-        phi *= np.sqrt(w_c)[:, None]
-        # S += phi^T phi: phi (rows, p) in C order is phi^T in Fortran order
-        S = scipy.linalg.blas.dsyrk(1.0, phi.T, beta=1.0, c=S, lower=1, overwrite_c=1)
-    mean, y_mean = phi_sum / total, y_sum / total  # of the shifted data
-    G = np.tril(S)
-    G += np.tril(S, -1).T
-    del S
-    G -= total * np.outer(mean, mean)
-    r -= total * np.outer(mean, y_mean)
-    return G, r, mean + shift, y_mean + y_shift
+    A = equations.gram
+    D, constant = _spread(np.diag(A), equations.raw_diagonal, equations.n_samples)
+    A /= D[:, None]
+    A /= D[None, :]
+    A[constant] = 0.0
+    A[:, constant] = 0.0
+    rhs = equations.cross / D[:, None]
+    rhs[constant] = 0.0
+    return A, rhs, D
 
 
-def choose_method(module, X):
-    """``"moments"`` when the slots are the powers ``(-1)^k t^k`` on every row
-    (``||x|| <= radius`` and ``||xi_i|| <= 1``) and the moments cost fewer
-    operations than the row-by-row Gram; ``"gram"`` otherwise."""
-    n_samples, n_features = X.shape
-    mask = module.mask.cpu().numpy()
-    p = int(mask.sum())
-    if n_moments(n_features, mask.shape[1]) > MAX_MOMENTS:
-        return "gram"
+def _spread(centred, raw, n_samples):
+    """``D = sqrt(centred)``, and which features are constant: those whose
+    centred sum of squares is within the rounding error of the raw one's
+    (they get ``D = 1``)."""
+    constant = centred <= n_samples * np.finfo(float).eps * raw
+    return np.sqrt(np.where(constant, 1.0, centred)), constant
+
+
+def ridge_monomials(equations, alpha, basis, degrees):
+    """Ridge(alpha) of the targets on the standardised monomials.
+
+    Parameters
+    ----------
+    equations : NormalEquations
+        Of the monomials of degrees ``1..q`` (graded order).
+    alpha : float
+        Ridge's ``alpha`` (against the weighted sum of squared residuals).
+    basis : power basis
+        Where it lacks a full basis for a degree, the fit is restricted to the
+        span of the powers it has (module docstring).
+    degrees : ndarray of shape (p,)
+        The degree of each monomial.
+
+    Returns
+    -------
+    coef : ndarray of shape (p, n_outputs)
+        Coefficients of the monomials (about the equations' origin).
+    intercept : ndarray of shape (n_outputs,)
+    restricted : dict
+        ``{s: beta_s}`` for the degrees solved in a restricted span.
+    rank : int
+    """
+    A, rhs, D = correlation_form(equations)
+    span = _restricted_span(basis, degrees, D)
+    if span:
+        T = _span_matrix(span, degrees)
+        A, rhs = T.T @ A @ T, T.T @ rhs
+    coef, rank = solve_correlation_system(A, rhs, alpha / equations.weight)
+    coef, restricted = _leave_span(coef, span, degrees)
+    coef /= D[:, None]
+    intercept = equations.target_mean - equations.mean @ coef
+    return coef, intercept, restricted, rank
+
+
+def _restricted_span(basis, degrees, D):
+    """``{s: (Q_s, R_s)}``, ``Q_s R_s = D_s V_s^T``, for the degrees the basis
+    does not fully span."""
+    span = {}
+    for s in np.flatnonzero(~basis.full_rank) + 1:
+        V = basis.power_matrix(s)
+        span[int(s)] = scipy.linalg.qr(D[degrees == s, None] * V.T, mode="economic")
+    return span
+
+
+def _span_matrix(span, degrees):
+    """The block-diagonal ``T`` whose columns are the identity for fully
+    spanned degrees and ``Q_s`` for the others."""
+    columns = []
+    for s in range(1, degrees.max() + 1):
+        rows = degrees == s
+        block = span[s][0] if s in span else np.eye(int(rows.sum()))
+        column = np.zeros((len(degrees), block.shape[1]))
+        column[rows] = block
+        columns.append(column)
+    return np.hstack(columns)
+
+
+def _leave_span(coef, span, degrees):
+    """Coordinates in ``T``'s columns back to standardised-monomial ones, and
+    ``{s: beta_s = R_s^-1 gamma_s}`` for the restricted degrees."""
+    if not span:
+        return coef, {}
+    restricted, start = {}, 0
+    for s in range(1, degrees.max() + 1):
+        width = span[s][0].shape[1] if s in span else int((degrees == s).sum())
+        if s in span:
+            gamma = coef[start : start + width]
+            restricted[s] = scipy.linalg.solve_triangular(span[s][1], gamma)
+        start += width
+    return _span_matrix(span, degrees) @ coef, restricted
+
+
+@torch.no_grad()
+def set_readout(module, coef, intercept, restricted, degrees):
+    """Write ``beta`` (from the monomials' coefficients, through the module's
+    basis of powers) and ``b`` into ``module``."""
     F = module.F.detach().cpu().double().numpy()
-    inside = (
-        np.linalg.norm(F, axis=1).max() <= 1 + 1e-12
-        and np.linalg.norm(X, axis=1).max() <= module.radius
+    q = module.mask.shape[1]
+    basis = power_basis(F, q)
+    parts = [coef[degrees == s] for s in range(1, q + 1)]
+    beta = basis.coefficients(parts)
+    for s, beta_s in restricted.items():
+        beta[basis.mask[:, s - 1], s - 1] = beta_s
+    beta *= slot_signs(q)[None, :, None]  # slot k holds (-1)^k t^k
+    module.beta.copy_(torch.as_tensor(beta, dtype=module.beta.dtype))
+    module.b.copy_(torch.as_tensor(intercept, dtype=module.b.dtype))
+
+
+def readout_from_moments(module, moments, alpha):
+    """Set ``module.beta`` and ``module.b`` by ridge from accumulated moments.
+
+    Parameters
+    ----------
+    module : AttentionPolynomialNetwork
+    moments : MomentAccumulator
+        In the module's units, about their origin (:meth:`~MomentAccumulator.in_units`).
+    alpha : float
+
+    Returns
+    -------
+    info : dict
+        ``n_features`` (``p``), ``rank`` of the solve and the ``method``.
+    """
+    F = module.F.detach().cpu().double().numpy()
+    q = module.mask.shape[1]
+    degrees = graded_exponents(F.shape[1], q).sum(axis=1)
+    coef, intercept, restricted, rank = ridge_monomials(
+        moments.normal_equations(q), alpha, power_basis(F, q), degrees
     )
-    if inside and moment_cost(n_samples, mask, n_features) < n_samples * p * p:
-        return "moments"
-    return "gram"
+    set_readout(module, coef, intercept, restricted, degrees)
+    return {"n_features": len(coef), "rank": int(rank), "method": "moments"}
 
 
-#: Above this many moments the table itself would be large; the Gram is used.
-MAX_MOMENTS = 2 * 10**7
+def choose_method(n_samples, n_features, degree):
+    """``"dual"`` when the ``N x N`` kernel costs fewer operations than the
+    moments and the ``p x p`` factorisation, ``"moments"`` otherwise."""
+    p = math.comb(n_features + degree, degree) - 1
+    primal = 2 * n_samples * n_moments(n_features, degree) + p**3 / 3
+    dual = n_samples**2 * p + n_samples**3 / 3
+    return "dual" if dual < primal else "moments"
 
 
 @torch.no_grad()
@@ -159,18 +271,17 @@ def fit_readout(module, X, Y, sample_weight, alpha, method="auto"):
     ----------
     module : AttentionPolynomialNetwork
     X : ndarray of shape (n_samples, n_features)
-        Scaled inputs.
+        Scaled inputs, inside the blocks' radius.
     Y : ndarray of shape (n_samples, n_outputs)
         Scaled targets.
     sample_weight : ndarray of shape (n_samples,)
         Positive weights.
     alpha : float
-        Added to the diagonal of the correlation-form normal equations.
-    method : {"auto", "gram", "moments"}, default="auto"
-        How the normal equations are formed: ``"gram"`` from the slots the
-        network computes, chunk by chunk; ``"moments"`` from the moments of the
-        data (:mod:`~sklearn_attnpoly._solvers._moments`), exact while the rows lie
-        inside the blocks' radius; ``"auto"`` picks by :func:`choose_method`.
+        Ridge's ``alpha`` on the standardised monomials (module docstring).
+    method : {"auto", "moments", "dual"}, default="auto"
+        ``"moments"``: the normal equations from the data's moments;
+        ``"dual"``: the ``N x N`` kernel of the standardised monomials;
+        ``"auto"`` picks the cheaper (:func:`choose_method`).
 
     Returns
     -------
@@ -178,26 +289,58 @@ def fit_readout(module, X, Y, sample_weight, alpha, method="auto"):
         ``n_features`` (``p``), ``rank`` of the solve and the ``method`` used.
     """
     X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    n_samples, n_features = X.shape
+    q = module.mask.shape[1]
     if method == "auto":
-        method = choose_method(module, X)
+        method = choose_method(n_samples, n_features, q)
     if method == "moments":
-        G, r, mean, y_mean = moment_normal_equations(
-            module.F.detach().cpu().double().numpy(),
-            module.mask.cpu().numpy(),
-            X,
-            np.asarray(Y, dtype=np.float64),
-            sample_weight,
-        )
-    else:
-        G, r, mean, y_mean = gram_normal_equations(module, X, Y, sample_weight)
-    D = np.sqrt(np.diag(G))
-    D[D <= np.finfo(float).tiny] = 1.0
-    G /= D[:, None]
-    G /= D[None, :]
-    coef, rank = solve_correlation_system(G, r / D[:, None], alpha)
+        moments = MomentAccumulator(n_features, q, Y.shape[1])
+        # the scaled rows are centred: summed about the network's origin
+        origin = (np.zeros(n_features), np.zeros(Y.shape[1]))
+        moments.update(X, Y, sample_weight, origin=origin)
+        return readout_from_moments(module, moments, alpha)
+    F = module.F.detach().cpu().double().numpy()
+    exponents = graded_exponents(n_features, q)
+    degrees = exponents.sum(axis=1)
+    coef, intercept, restricted, rank = _ridge_dual(
+        X, Y, sample_weight, alpha, exponents, power_basis(F, q)
+    )
+    set_readout(module, coef, intercept, restricted, degrees)
+    return {"n_features": len(coef), "rank": int(rank), "method": "dual"}
+
+
+def _ridge_dual(X, Y, w, alpha, exponents, basis):
+    """:func:`ridge_monomials` through the ``N x N`` kernel of the rows.
+
+    With ``Z`` the rows' standardised monomials times ``sqrt(w)`` (correlation
+    units), ``c_z = Z^T (Z Z^T + alpha / W I)^-1 sqrt(w) (y - ybar)``. The
+    centred kernel has the null vector ``sqrt(w)``, orthogonal to the
+    right-hand side; a rank-one term along it keeps the system definite
+    without changing the solution.
+    """
+    degrees = exponents.sum(axis=1)
+    table = MonomialTable(X.shape[1], int(degrees.max()))
+    order = table.lookup(table.code(exponents))
+    Z = table.values(X)[order]  # (p, n_samples): a feature per row
+    W = w.sum()
+    raw = np.einsum("ij,ij,j->i", Z, Z, w)
+    mean = Z @ w / W
+    Z -= mean[:, None]
+    root = np.sqrt(w)
+    Z *= root
+    D, constant = _spread(np.einsum("ij,ij->i", Z, Z), raw, len(X))
+    Z /= D[:, None]
+    Z[constant] = 0.0
+    span = _restricted_span(basis, degrees, D)
+    if span:
+        Z = _span_matrix(span, degrees).T @ Z
+    K = scipy.linalg.blas.dsyrk(1.0, Z, trans=1, lower=1)  # Z^T Z, lower half
+    K += np.tril(K, -1).T
+    u = root / np.sqrt(W)
+    K += (np.trace(K) / len(K)) * np.outer(u, u)
+    y_mean = w @ Y / W
+    a, rank = solve_correlation_system(K, root[:, None] * (Y - y_mean), alpha / W)
+    coef, restricted = _leave_span(Z @ a, span, degrees)
     coef /= D[:, None]
-    beta, b = module.beta, module.b
-    beta.zero_()
-    beta[module.mask] = torch.as_tensor(coef, dtype=beta.dtype, device=beta.device)
-    b.copy_(torch.as_tensor(y_mean - mean @ coef, dtype=b.dtype, device=b.device))
-    return {"n_features": len(coef), "rank": int(rank), "method": method}
+    return coef, y_mean - mean @ coef, restricted, rank

@@ -1,0 +1,165 @@
+"""AttentionPolynomialRegressorCV: the scores GridSearchCV gives over the same
+grid and folds, from the folds' moments alone."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import (
+    GridSearchCV,
+    GroupKFold,
+    KFold,
+    PredefinedSplit,
+    ShuffleSplit,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_attnpoly import (
+    AttentionPolynomialRegressor,
+    AttentionPolynomialRegressorCV,
+)
+
+ALPHAS = (1e-6, 1e-3, 0.1, 10.0)
+
+
+def _data(n_samples=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, 3)) * [1.0, 2.0, 0.5] + 1.0
+    y = X[:, 0] ** 3 - X[:, 1] * X[:, 2] + 0.5 * rng.normal(size=n_samples)
+    return X, y
+
+
+def _grid_search(scoring, cv):
+    pipe = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("poly", PolynomialFeatures(include_bias=False)),
+            ("standardise", StandardScaler()),
+            ("ridge", Ridge()),
+        ]
+    )
+    grid = {"poly__degree": [1, 2, 3], "ridge__alpha": list(ALPHAS)}
+    return GridSearchCV(pipe, grid, cv=cv, scoring=scoring)
+
+
+def _by_candidate(results, degree_key, alpha_key):
+    return {
+        (p[degree_key], p[alpha_key]): score
+        for p, score in zip(results["params"], results["mean_test_score"], strict=True)
+    }
+
+
+@pytest.mark.parametrize(
+    "scoring",
+    [None, "r2", "neg_mean_squared_error", "neg_root_mean_squared_error"],
+)
+def test_scores_are_those_of_grid_search_over_the_pipeline(scoring):
+    X, y = _data()
+    ours = AttentionPolynomialRegressorCV(
+        degrees=(1, 2, 3), alphas=ALPHAS, cv=KFold(5), scoring=scoring
+    ).fit(X, y)
+    theirs = _grid_search(scoring, KFold(5)).fit(X, y)
+    got = _by_candidate(ours.cv_results_, "degree", "alpha")
+    expected = _by_candidate(theirs.cv_results_, "poly__degree", "ridge__alpha")
+    assert got.keys() == expected.keys()
+    np.testing.assert_allclose(
+        [got[k] for k in expected], list(expected.values()), rtol=1e-8, atol=1e-10
+    )
+    assert (ours.degree_, ours.alpha_) == (
+        theirs.best_params_["poly__degree"],
+        theirs.best_params_["ridge__alpha"],
+    )
+    assert ours.best_score_ == pytest.approx(theirs.best_score_, rel=1e-8)
+
+
+def test_cv_results_follow_grid_search_for_the_regressor():
+    X, y = _data(seed=1)
+    ours = AttentionPolynomialRegressorCV(degrees=(1, 2), alphas=(1e-3, 1.0), cv=3)
+    ours.fit(X, y)
+    theirs = GridSearchCV(
+        AttentionPolynomialRegressor(),
+        {"degree": [1, 2], "alpha": [1e-3, 1.0]},
+        cv=3,
+    ).fit(X, y)
+    assert ours.cv_results_["params"] == theirs.cv_results_["params"]
+    for key in ("mean_test_score", "split2_test_score", "std_test_score"):
+        np.testing.assert_allclose(
+            ours.cv_results_[key], theirs.cv_results_[key], rtol=1e-8
+        )
+    np.testing.assert_array_equal(
+        ours.cv_results_["rank_test_score"], theirs.cv_results_["rank_test_score"]
+    )
+    assert ours.best_index_ == theirs.best_index_
+
+
+def test_the_best_is_refitted_on_every_row():
+    X, y = _data(seed=2)
+    cv = AttentionPolynomialRegressorCV(degrees=(1, 2, 3), alphas=ALPHAS).fit(X, y)
+    refit = AttentionPolynomialRegressor(degree=cv.degree_, alpha=cv.alpha_).fit(X, y)
+    np.testing.assert_allclose(cv.predict(X), refit.predict(X), rtol=1e-9, atol=1e-9)
+    assert cv.best_estimator_.degree == cv.degree_ == 3
+    assert cv.score(X, y) == pytest.approx(refit.score(X, y), rel=1e-12)
+
+
+def test_weights_are_repeated_rows():
+    # weight 2 is the row twice, in the same fold
+    X, y = _data(n_samples=120, seed=3)
+    w = np.where(np.arange(120) % 3 == 0, 2.0, 1.0)
+    fold = np.arange(120) % 4
+    repeat = np.repeat(np.arange(120), w.astype(int))
+    params = {"degrees": (1, 2, 3), "alphas": ALPHAS}
+    weighted = AttentionPolynomialRegressorCV(cv=PredefinedSplit(fold), **params)
+    weighted.fit(X, y, sample_weight=w)
+    repeated = AttentionPolynomialRegressorCV(
+        cv=PredefinedSplit(fold[repeat]), **params
+    ).fit(X[repeat], y[repeat])
+    np.testing.assert_allclose(
+        weighted.cv_results_["mean_test_score"],
+        repeated.cv_results_["mean_test_score"],
+        rtol=1e-9,
+    )
+
+
+def test_group_folds():
+    X, y = _data(seed=4)
+    groups = np.arange(len(X)) // 30
+    ours = AttentionPolynomialRegressorCV(
+        degrees=(1, 2, 3), alphas=ALPHAS, cv=GroupKFold(4)
+    ).fit(X, y, groups=groups)
+    theirs = _grid_search(None, GroupKFold(4)).fit(X, y, groups=groups)
+    assert ours.best_score_ == pytest.approx(theirs.best_score_, rel=1e-8)
+
+
+def test_folds_must_partition_the_rows_and_weigh_something():
+    X, y = _data(seed=5)
+    with pytest.raises(ValueError, match="test folds that partition the rows"):
+        AttentionPolynomialRegressorCV(cv=ShuffleSplit(3, random_state=0)).fit(X, y)
+    w = np.ones(len(X))
+    w[:100] = 0.0  # the first of three folds
+    with pytest.raises(ValueError, match="only rows of weight zero"):
+        AttentionPolynomialRegressorCV(cv=3).fit(X, y, sample_weight=w)
+
+
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        ({"scoring": "explained_variance"}, InvalidParameterError, "'scoring'"),
+        ({"degrees": (2, 0)}, ValueError, "degrees must be a non-empty list"),
+        ({"degrees": (2, 2)}, ValueError, "distinct"),
+        ({"alphas": (-1.0,)}, ValueError, "alphas must be a non-empty list"),
+        ({"alphas": ()}, ValueError, "alphas must be a non-empty list"),
+    ],
+)
+def test_bad_parameters(params, error, message):
+    X, y = _data(seed=6)
+    with pytest.raises(error, match=message):
+        AttentionPolynomialRegressorCV(**params).fit(X, y)
+
+
+@parametrize_with_checks(
+    [AttentionPolynomialRegressorCV(degrees=(1, 2), alphas=(1e-3, 1.0), cv=3)]
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
