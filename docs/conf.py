@@ -50,8 +50,11 @@ autodoc_default_options = {"inherited-members": False}
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 # every public docstring is checked; ES01 (extended summary), SA01 (See Also)
-# and EX01 (Examples) are not required of every function
-numpydoc_validation_checks = {"all", "ES01", "SA01", "EX01"}
+# and EX01 (Examples) are not required of every function, and, as in
+# scikit-learn's own docstring test, RT02 (a named single return, as in
+# ``self : object``), GL01 and GL02 (the placement of a short docstring's
+# quotes) are left to the writer
+numpydoc_validation_checks = {"all", "ES01", "SA01", "EX01", "RT02", "GL01", "GL02"}
 # what the package inherits (scikit-learn's mixins, torch's nn.Module) is
 # documented by its own project
 numpydoc_validation_exclude = {
@@ -91,6 +94,57 @@ else:
         name: (url, None) for name, url in _INVENTORIES.items() if _reachable(url)
     }
 
+# The docstrings the estimators inherit from scikit-learn (``score``) refer to
+# labels of scikit-learn's own docs. Offline, intersphinx cannot resolve them;
+# they link to scikit-learn's site instead of failing the build.
+_SKLEARN_STABLE = "https://scikit-learn.org/stable/"
+_SKLEARN_LABELS = {
+    "r2_score": "modules/model_evaluation.html#r2-score",
+    "metadata_routing": "metadata_routing.html",
+    "meta-estimator": "glossary.html#term-meta-estimator",
+}
+
+
+def _link_sklearn_labels(app, env, node, contnode):
+    path = _SKLEARN_LABELS.get(node.get("reftarget"))
+    if path is None or node.get("refdomain") != "std":
+        return None
+    from docutils import nodes
+
+    reference = nodes.reference("", "", internal=False, refuri=_SKLEARN_STABLE + path)
+    reference.append(contnode)
+    return reference
+
+
+def _write_cli_help(app):
+    """The command line page includes each subcommand's ``--help``, as run."""
+    import subprocess
+    import sys
+
+    folder = os.path.join(app.srcdir, "generated", "cli")
+    os.makedirs(folder, exist_ok=True)
+    for name, args in {
+        "main": [],
+        "demo": ["demo"],
+        "reproduce": ["reproduce"],
+        "fit": ["fit"],
+    }.items():
+        text = subprocess.run(
+            [sys.executable, "-m", "sklearn_attnpoly", *args, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "COLUMNS": "88"},
+        ).stdout
+        with open(os.path.join(folder, f"{name}.txt"), "w") as file:
+            file.write(text)
+
+
+def setup(app):
+    app.connect("builder-inited", _write_cli_help)
+    app.connect("missing-reference", _link_sklearn_labels)
+
+
 # -- the gallery -----------------------------------------------------------------
 
 sphinx_gallery_conf = {
@@ -105,6 +159,9 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "within_subsection_order": "FileNameSortKey",
     "reset_modules": ("matplotlib", "seaborn"),
+    # "Examples using X" under each API page
+    "backreferences_dir": "gen_modules/backreferences",
+    "doc_module": ("sklearn_attnpoly",),
 }
 
 # an example's warnings are part of its output, not of the build's

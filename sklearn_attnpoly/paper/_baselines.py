@@ -146,9 +146,11 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
     hidden_layer_sizes : tuple of int, default=(100,)
         Widths of the hidden layers.
     max_epochs : int, default=600
+        Epochs of training; the paper's budget for f1.
     lr : float, default=1e-3
         Largest learning rate of the one-cycle schedule.
     batch_size : int, default=5000
+        Rows per gradient step; the paper's batch for f1.
     clip_norm : float or None, default=5.0
         Largest norm of the gradient of all parameters; ``None`` does not
         clip. See :data:`PAPER_CLIP_NORM` for the choice of the default.
@@ -186,7 +188,7 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
     See Also
     --------
     make_baseline : The paper's NN_width and NN_depth as ready estimators.
-    sklearn.neural_network.MLPRegressor : scikit-learn's own ReLU network.
+    sklearn.neural_network.MLPRegressor : The ReLU network of scikit-learn.
 
     Examples
     --------
@@ -241,11 +243,14 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training inputs, as given (scaled first when ``standardize``).
         y : array-like of shape (n_samples,)
+            Training targets.
 
         Returns
         -------
         self : object
+            The fitted estimator.
         """
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         y = column_or_1d(y, warn=True)
@@ -289,6 +294,7 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The predictions.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
@@ -331,6 +337,7 @@ def make_baseline(
     callbacks : list of skorch callbacks, default=None
         Passed to :class:`PaperMLPRegressor` (``protocol="paper"`` only).
     random_state : int, RandomState instance or None, default=None
+        Seeds the networks' initial weights and the order of their batches.
 
     Returns
     -------

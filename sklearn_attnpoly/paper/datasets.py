@@ -6,6 +6,11 @@ Both are ``y = f*(x) + eps`` with standard normal noise ``eps``:
   10000 samples;
 - ``f2*(x) = x1^5 + 3 x2^4 + 2 x3^3 + 5 x3 x4 + 3 x5^2 + 2 x6 x7 x8 + 2 x9``
   (d = 10, q = 5), ``x ~ N(0, I_10)``, 50000 samples.
+
+``PAPER_F1`` and ``PAPER_F2`` hold the two targets as ``{exponents:
+coefficient}`` dictionaries, the format of
+:meth:`~sklearn_attnpoly.AttentionPolynomialRegressor.from_polynomial`, and
+``PAPER_SAMPLES`` the rows the paper draws for each task.
 """
 
 from numbers import Integral, Real
@@ -58,15 +63,17 @@ def _evaluate(polynomial, X, name):
 
 
 def paper_f1(X):
-    """The noiseless target ``f1*(x) = x1^2 + x2^2`` of the paper's section 5.
+    """Evaluate the noiseless target ``f1*(x) = x1^2 + x2^2`` of section 5.
 
     Parameters
     ----------
     X : array-like of shape (n_samples, 2)
+        Points ``(x1, x2)``.
 
     Returns
     -------
     y : ndarray of shape (n_samples,)
+        ``f1*`` at each point.
 
     Examples
     --------
@@ -78,7 +85,7 @@ def paper_f1(X):
 
 
 def paper_f2(X):
-    """The noiseless target ``f2*`` of the paper's section 5.
+    """Evaluate the noiseless target ``f2*`` of the paper's section 5.
 
     ``f2*(x) = x1^5 + 3 x2^4 + 2 x3^3 + 5 x3 x4 + 3 x5^2 + 2 x6 x7 x8 + 2 x9``;
     ``x10`` does not enter.
@@ -86,10 +93,12 @@ def paper_f2(X):
     Parameters
     ----------
     X : array-like of shape (n_samples, 10)
+        Points ``(x1, ..., x10)``.
 
     Returns
     -------
     y : ndarray of shape (n_samples,)
+        ``f2*`` at each point.
 
     Examples
     --------
@@ -126,7 +135,7 @@ def _make(task, n_samples, noise, random_state):
 
 
 def make_paper_f1(n_samples=PAPER_SAMPLES["f1"], noise=1.0, random_state=None):
-    """Samples of the paper's first task: ``y = x1^2 + x2^2 + eps``.
+    """Draw samples of the paper's first task: ``y = x1^2 + x2^2 + eps``.
 
     ``x`` is drawn from ``N(0, diag(100, 100))`` and ``eps`` from
     ``N(0, noise^2)``, as in section 5 (which uses ``noise=1``).
@@ -143,7 +152,9 @@ def make_paper_f1(n_samples=PAPER_SAMPLES["f1"], noise=1.0, random_state=None):
     Returns
     -------
     X : ndarray of shape (n_samples, 2)
+        The inputs.
     y : ndarray of shape (n_samples,)
+        Their noisy targets.
 
     See Also
     --------
@@ -168,7 +179,7 @@ def make_paper_f1(n_samples=PAPER_SAMPLES["f1"], noise=1.0, random_state=None):
 
 
 def make_paper_f2(n_samples=PAPER_SAMPLES["f2"], noise=1.0, random_state=None):
-    """Samples of the paper's second task: ``y = f2*(x) + eps``.
+    """Draw samples of the paper's second task: ``y = f2*(x) + eps``.
 
     ``x`` is drawn from ``N(0, I_10)`` and ``eps`` from ``N(0, noise^2)``, as
     in section 5 (which uses ``noise=1``); see :func:`paper_f2` for ``f2*``.
@@ -185,7 +196,9 @@ def make_paper_f2(n_samples=PAPER_SAMPLES["f2"], noise=1.0, random_state=None):
     Returns
     -------
     X : ndarray of shape (n_samples, 10)
+        The inputs.
     y : ndarray of shape (n_samples,)
+        Their noisy targets.
 
     See Also
     --------
