@@ -38,9 +38,8 @@ cv = AttentionPolynomialRegressorCV(degrees=degrees, alphas=alphas, cv=folds)
 cv.fit(X, y)
 cv_seconds = time.perf_counter() - start
 print(f"chosen: degree {cv.degree_}, alpha {cv.alpha_:.3g}, R^2 {cv.best_score_:.4f}")
-print(
-    f"AttentionPolynomialRegressorCV: {cv_seconds:.2f} s for {len(degrees) * len(alphas)} candidates x 5 folds"
-)
+n_candidates = len(degrees) * len(alphas)
+print(f"the CV estimator: {cv_seconds:.2f} s for {n_candidates} candidates x 5 folds")
 
 # %%
 # The validation score of each degree along the alpha path.
@@ -85,11 +84,11 @@ print(
 scores = {
     (params["polynomialfeatures__degree"], params["ridge__alpha"]): score
     for params, score in zip(
-        search.cv_results_["params"], search.cv_results_["mean_test_score"]
+        search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True
     )
 }
 differences = [
     abs(scores[params["degree"], params["alpha"]] - score)
-    for params, score in zip(results["params"], results["mean_test_score"])
+    for params, score in zip(results["params"], results["mean_test_score"], strict=True)
 ]
 print(f"largest difference of the mean validation scores: {max(differences):.1e}")
