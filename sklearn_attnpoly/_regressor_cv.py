@@ -33,10 +33,10 @@ _DEFAULTS = {
 
 
 class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
-    """:class:`AttentionPolynomialRegressor` with ``degree`` and ``alpha``
-    chosen by K-fold cross-validation from the folds' moments.
+    """Attention polynomial regression with degree and alpha cross-validated.
 
-    One pass over the rows sums each held-out fold's weighted moments of degree
+    :class:`AttentionPolynomialRegressor` with ``degree`` and ``alpha`` chosen
+    by K-fold cross-validation from the folds' moments. One pass over the rows sums each held-out fold's weighted moments of degree
     ``<= 2 max(degrees)``; a fold's training moments are the total minus its
     own. Every candidate is then scored from moments alone: the monomials of a
     lower degree are a leading block of the highest degree's normal equations,
@@ -69,14 +69,25 @@ class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
         scorers need each candidate's predictions, which this estimator does
         not form: use :class:`~sklearn.model_selection.GridSearchCV` over
         :class:`AttentionPolynomialRegressor` for them.
-    engine, bound, headroom, out_of_bound, dtype, device
+    engine : {"structured", "dense"}, default="structured"
+        Passed to the refitted :class:`AttentionPolynomialRegressor`.
+    bound : float, default=1.0
+        Passed to the refitted :class:`AttentionPolynomialRegressor`.
+    headroom : float, default=2.0
+        Passed to the refitted :class:`AttentionPolynomialRegressor`.
+    out_of_bound : {"extend", "warn", "raise", "clip"}, default="extend"
+        Passed to the refitted :class:`AttentionPolynomialRegressor`.
+    dtype : {"float64", "float32"}, default="float64"
+        Passed to the refitted :class:`AttentionPolynomialRegressor`.
+    device : str, default="auto"
         Passed to the refitted :class:`AttentionPolynomialRegressor`.
 
     Attributes
     ----------
     degree_ : int
+        The chosen degree.
     alpha_ : float
-        The chosen degree and ridge strength.
+        The chosen ridge strength.
     best_score_ : float
         Their mean cross-validated score.
     best_index_ : int
@@ -89,9 +100,11 @@ class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
     best_estimator_ : AttentionPolynomialRegressor
         Refitted on all rows with ``degree_`` and ``alpha_``.
     n_splits_ : int
+        Number of folds.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        When X has string column names.
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit, when X has string column names.
 
     See Also
     --------
@@ -153,7 +166,9 @@ class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Training targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights, for the fits and the scores.
         groups : array-like of shape (n_samples,), default=None
@@ -162,6 +177,7 @@ class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
         Returns
         -------
         self : object
+            The fitted estimator.
         """
         degrees = _checked(self.degrees, "degrees", Integral, 1)
         alphas = _checked(self.alphas, "alphas", Real, 0)
@@ -251,13 +267,21 @@ class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predictions.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return self.best_estimator_.predict(X)
 
     def to_polynomial(self):
-        """:meth:`AttentionPolynomialRegressor.to_polynomial` of the refitted model."""
+        """Return the refitted model's polynomial.
+
+        Returns
+        -------
+        dict
+            ``{exponents: coefficient}``, as
+            :meth:`AttentionPolynomialRegressor.to_polynomial` gives it.
+        """
         check_is_fitted(self)
         return self.best_estimator_.to_polynomial()
 
