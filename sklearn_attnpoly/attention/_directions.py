@@ -21,12 +21,24 @@ from .._polynomial import homogeneous_exponents, multinomial_coefficients
 
 
 def lattice_directions(n_features, degree):
-    """The ``n_q`` unit directions ``a / ||a||`` for ``a`` in N^d, ``|a| = q``.
+    """Return the ``n_q`` unit directions ``a / ||a||``, ``a`` in N^d, ``|a| = q``.
 
     The lattice points of the simplex are unisolvent for homogeneous polynomials
     of degree ``q``, so the powers ``(xi . x)**q`` span that space (Lemma 3.3).
     The set is deterministic and well conditioned: the condition number of
     ``V_q`` is about 2 at ``d = 2, q = 2`` and about 482 at ``d = 10, q = 5``.
+
+    Parameters
+    ----------
+    n_features : int
+        ``d``, the dimension of the inputs.
+    degree : int
+        ``q``, the degree.
+
+    Returns
+    -------
+    ndarray of shape (C(d - 1 + q, q), d)
+        The directions, one per row.
 
     Examples
     --------

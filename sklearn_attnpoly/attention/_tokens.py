@@ -60,8 +60,19 @@ class TokenLayout:
         return self.width - 1
 
     def slot(self, k):
-        """Entry of slot ``k`` (1-based); slot 0 names the constant 1, the ``y``
-        of the first block."""
+        """Return the entry of a token that holds slot ``k``.
+
+        Parameters
+        ----------
+        k : int
+            The slot, 1-based; slot 0 names the constant 1, the ``y`` of the
+            first block.
+
+        Returns
+        -------
+        int
+            Its position in the token.
+        """
         if k == 0:
             return self.one
         return k + (0 if self.compact else self.n)
