@@ -173,7 +173,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         The radius, in scaled units, the blocks were built for.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -385,7 +385,10 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training inputs; a :mod:`dask.array` is fitted from its chunks'
+            moments (``solver="lstsq"``).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Training targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights; rows of weight zero are ignored.
 
@@ -527,10 +530,13 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs; rows beyond the guard radius are handled as
+            ``out_of_bound`` says.
 
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predictions.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
