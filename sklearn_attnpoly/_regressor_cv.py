@@ -36,8 +36,9 @@ class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
     """Attention polynomial regression with degree and alpha cross-validated.
 
     :class:`AttentionPolynomialRegressor` with ``degree`` and ``alpha`` chosen
-    by K-fold cross-validation from the folds' moments. One pass over the rows sums each held-out fold's weighted moments of degree
-    ``<= 2 max(degrees)``; a fold's training moments are the total minus its
+    by K-fold cross-validation from the folds' moments. One pass over the
+    rows sums each held-out fold's weighted moments of degree ``<= 2
+    max(degrees)``; a fold's training moments are the total minus its
     own. Every candidate is then scored from moments alone: the monomials of a
     lower degree are a leading block of the highest degree's normal equations,
     and all ``alphas`` of a degree and fold come from one tridiagonalisation.

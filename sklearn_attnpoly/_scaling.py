@@ -29,9 +29,11 @@ from .attention._fused_chain import slot_rounding_errors
 
 
 class OutOfBoundWarning(UserWarning):
-    """Rows lie outside the guard radius the frozen blocks were built for, and
-    their predictions may not be the fitted polynomial to the precision
-    expected of the network's dtype."""
+    """Warn that rows lie outside the blocks' guard radius.
+
+    Their predictions may not be the fitted polynomial to the precision
+    expected of the network's dtype; see ``out_of_bound``.
+    """
 
 
 #: Rounding error allowed on a prediction, relative to the largest

@@ -153,6 +153,18 @@ class DenseProductBlock(_ProductBlock):
     The weights of :func:`lemma_3_1_weights` are buffers: moved by ``.to()``,
     saved in the state dict, never seen by an optimizer. Memory and time are
     O(n^2) per input; this engine exists to verify the structured one.
+    Parameters
+    ----------
+    layout : TokenLayout
+        A full layout: the weights act on all ``n + q + 2`` entries.
+    x_entry : int
+        Entry that holds ``x_i``.
+    y_entry : int
+        Entry that holds ``y_i``.
+    slot : int
+        The empty entry that receives ``-x_i y_i``.
+    M : float
+        The bound on ``|x_i|`` and ``|y_i|``.
     """
 
     def __init__(self, layout, x_entry, y_entry, slot, M):
@@ -163,13 +175,31 @@ class DenseProductBlock(_ProductBlock):
             self.register_buffer(name, weight)
 
     def forward(self, Z):
+        """Apply the block: attention with a one-hot maximum, then the FFN.
+
+        Parameters
+        ----------
+        Z : Tensor of shape (batch, n, n + q + 2)
+            Tokens.
+
+        Returns
+        -------
+        Tensor of shape (batch, n, n + q + 2)
+            The tokens with ``-x_i y_i`` in the slot.
+        """
         q, k, v = Z @ self.W_Q.T, Z @ self.W_K.T, Z @ self.W_V.T
         alpha = q @ k.transpose(-1, -2)  # alpha[b, i, j] = <q_i, k_j>
         Z_hat = Z + one_hot_maximum(alpha) @ v  # z_i + W^V Z m_hat(alpha_i)
         return Z_hat + torch.relu(Z_hat @ self.W_1.T + self.b_1) @ self.W_2.T + self.b_2
 
     def count_nonzero(self):
-        """Non-zero entries of ``W^Q, W^K, W^V, W_1, W_2, b_1, b_2``: 2n + 8."""
+        """Count the non-zero entries of the block's weights.
+
+        Returns
+        -------
+        int
+            Those of ``W^Q, W^K, W^V, W_1, W_2, b_1, b_2``: ``2n + 8``.
+        """
         names = ("W_Q", "W_K", "W_V", "W_1", "b_1", "W_2", "b_2")
         return sum(int(getattr(self, name).count_nonzero()) for name in names)
 
@@ -179,9 +209,33 @@ class StructuredProductBlock(_ProductBlock):
 
     Equal to :class:`DenseProductBlock` for every input (see the module
     docstring); the entries it reads and writes are given in the compact layout.
+    Parameters
+    ----------
+    layout : TokenLayout
+        A compact layout: tokens of ``q + 2`` entries.
+    x_entry : int
+        Entry that holds ``x_i``.
+    y_entry : int
+        Entry that holds ``y_i``.
+    slot : int
+        The empty entry that receives ``-x_i y_i``.
+    M : float
+        The bound on ``|x_i|`` and ``|y_i|``.
     """
 
     def forward(self, Z):
+        """Apply the block: the same numbers as the dense one, in O(n).
+
+        Parameters
+        ----------
+        Z : Tensor of shape (batch, n, q + 2)
+            Compact tokens.
+
+        Returns
+        -------
+        Tensor of shape (batch, n, q + 2)
+            The tokens with ``-x_i y_i`` in the slot.
+        """
         x, y = Z[..., self.x_entry], Z[..., self.y_entry]
         alpha_ii = x * y + self.two_M2
         if Z.shape[-2] > 1:
@@ -200,7 +254,13 @@ class StructuredProductBlock(_ProductBlock):
         return Z_out
 
     def count_nonzero(self):
-        """Non-zero entries of the equivalent dense weights: 2n + 8."""
+        """Count the non-zero entries of the equivalent dense weights.
+
+        Returns
+        -------
+        int
+            Those of ``W^Q, W^K, W^V, W_1, W_2, b_1, b_2``: ``2n + 8``.
+        """
         full = TokenLayout(self.layout.n, self.layout.q, compact=False)
         to_full = {self.layout.t: full.t, self.layout.one: full.one}
         to_full.update(

@@ -44,8 +44,19 @@ from ._block import STRUCTURED_ARRAYS
 
 
 def slot_signs(degree):
-    """``(-1)^k`` for ``k = 1..q``: block ``k`` of the chain writes
-    ``s_k = (-1)^k t^k`` into slot ``k``.
+    """Return the signs ``(-1)^k`` of the slots ``k = 1..q``.
+
+    Block ``k`` of the chain writes ``s_k = (-1)^k t^k`` into slot ``k``.
+
+    Parameters
+    ----------
+    degree : int
+        ``q``.
+
+    Returns
+    -------
+    ndarray of shape (q,)
+        ``-1, 1, -1, ...``
 
     Examples
     --------

@@ -40,11 +40,23 @@ _ENGINES = {"dense": DenseProductBlock, "structured": StructuredProductBlock}
 
 
 def block_bounds(radius, degree):
-    """``M_k`` for blocks ``k = 1..q`` when every ``|t_i| <= radius``.
+    """Return the bounds ``M_k`` of blocks ``k = 1..q`` for ``|t_i| <= radius``.
 
     Block ``k`` reads ``x = t_i`` (``|x| <= R``) and ``y = (-1)^(k-1) t_i^(k-1)``
     (``|y| <= R^(k-1)``; ``y = 1`` for ``k = 1``), so Lemma 3.1 holds with
     ``M_k = (1 + M_MARGIN) max(R, R^(k-1))``, where ``R^0 = 1``.
+
+    Parameters
+    ----------
+    radius : float
+        ``R``, the bound on every ``|t_i|``.
+    degree : int
+        ``q``, the number of blocks.
+
+    Returns
+    -------
+    list of float
+        ``M_1, ..., M_q``.
 
     Examples
     --------
@@ -70,10 +82,14 @@ class AttentionPolynomialNetwork(nn.Module):
         Bound on ``||x||`` the blocks are built for; with ``||xi_i|| <= 1`` every
         ``|t_i| <= radius``.
     n_outputs : int, default=1
+        Columns of the readout.
     engine : {"structured", "dense"}, default="structured"
+        The blocks' computation: the exact ``O(n)`` rewriting, or the literal
+        matrices of Lemma 3.1.
     mask : Tensor of shape (n, q) of bool, default=None
         Readout entries allowed to be non-zero; all when ``None``.
     dtype : torch.dtype, default=torch.float64
+        Precision of the parameters and the blocks.
     """
 
     def __init__(self, directions, degree, radius, n_outputs=1, engine="structured",
@@ -96,12 +112,21 @@ class AttentionPolynomialNetwork(nn.Module):
         self.to(dtype)
 
     def slots(self, x):
-        """``concat(T^q(x))`` restricted to the slots: ``(batch, n, q)`` with
-        ``[:, i, k-1] = (-1)^k t_i^k``.
+        """Return the slots of ``concat(T^q(x))``: ``(-1)^k t_i^k``.
 
         The structured engine computes them in one pass, with the same
         numbers (:func:`~sklearn_attnpoly.attention._fused_chain.power_slots`),
         unless a gradient is needed.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, d)
+            Inputs, in the scaled units the blocks were built for.
+
+        Returns
+        -------
+        Tensor of shape (batch, n, q)
+            ``[:, i, k-1] = (-1)^k t_i^k``.
         """
         t = x @ self.F.T  # t = Fx, section 2.1
         if self.engine == "structured" and not (
@@ -111,8 +136,21 @@ class AttentionPolynomialNetwork(nn.Module):
         return self.block_slots(t)
 
     def block_slots(self, t):
-        """The slots from ``t = Fx`` computed block by block, as the paper writes
-        ``B^q o A^q o ... o B^1 o A^1`` on the tokens of ``t``."""
+        """Return the slots of ``t = Fx``, computed block by block.
+
+        As the paper writes ``B^q o A^q o ... o B^1 o A^1`` on the tokens of
+        ``t``.
+
+        Parameters
+        ----------
+        t : Tensor of shape (batch, n)
+            The projections ``t = Fx``.
+
+        Returns
+        -------
+        Tensor of shape (batch, n, q)
+            ``[:, i, k-1] = (-1)^k t_i^k``.
+        """
         if self.engine == "dense":
             check_dense_fits(len(t), self.layout, t.dtype, t.device)
         Z = embed(t, self.layout)
@@ -121,7 +159,7 @@ class AttentionPolynomialNetwork(nn.Module):
         return Z[..., self.layout.slots]
 
     def forward(self, x, scale_exponent=0):
-        """``C^q(x) = beta . concat(T^q(x)) + b``, shape ``(batch, n_outputs)``.
+        """Compute ``C^q(x) = beta . concat(T^q(x)) + b``.
 
         The structured engine fuses the blocks and the readout
         (:class:`~sklearn_attnpoly.attention._fused_chain.PowerReadout`), with an
@@ -138,6 +176,18 @@ class AttentionPolynomialNetwork(nn.Module):
         floating point, and the blocks' bounds ``M_k`` need not grow with
         ``x`` (:meth:`rounding_error`). Where ``2^(jk) beta_ik`` overflows, the
         output is not finite.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, d)
+            Inputs, in scaled units.
+        scale_exponent : int, default=0
+            ``j``: the blocks run on ``2^-j x``.
+
+        Returns
+        -------
+        Tensor of shape (batch, n_outputs)
+            The network's output.
         """
         beta = self.beta * self.mask[..., None]
         if scale_exponent:
@@ -150,15 +200,17 @@ class AttentionPolynomialNetwork(nn.Module):
         return torch.einsum("bnk,nko->bo", self.slots(x), beta) + self.b
 
     def rounding_error(self, scale_exponent=0):
-        """An estimate of the rounding error of :meth:`forward`, per output, for
-        every ``||x|| <= 2^j radius`` with ``j = scale_exponent``.
+        """Estimate the rounding error of :meth:`forward`, per output.
+
+        The estimate holds for every ``||x|| <= 2^j radius`` with ``j =
+        scale_exponent``.
 
         With ``R`` the radius, ``u`` the unit roundoff, ``e_k`` the bounds of
         :func:`~sklearn_attnpoly.attention._fused_chain.slot_rounding_errors`
         on the slots of ``|t| <= R`` and ``m = n q + 1`` terms in the readout,
 
-            E = sum_ik 2^(jk) |beta_ik| (e_k + k d u R^k + sqrt(m) u R^k)
-                + sqrt(m) u |b|:
+            E = sum_ik 2^(jk) abs(beta_ik) (e_k + k d u R^k + sqrt(m) u R^k)
+                + sqrt(m) u abs(b):
 
         the chain of blocks (bounded), the rounding of ``t = Fx`` carried
         through ``t^k`` (``|dt| <= d u R`` bounded, first order), and the sum of
@@ -166,9 +218,15 @@ class AttentionPolynomialNetwork(nn.Module):
         rounded terms; ``m u`` is a bound that sums rarely approach). The
         rounding of the input's own scaling is not counted.
 
+        Parameters
+        ----------
+        scale_exponent : int, default=0
+            ``j``, as in :meth:`forward`.
+
         Returns
         -------
         Tensor of shape (n_outputs,), float64
+            The estimate ``E``, in the units of the output.
         """
         R, (n, d), q = self.radius, self.F.shape, self.degree
         dtype = self.F.dtype
@@ -188,10 +246,17 @@ class AttentionPolynomialNetwork(nn.Module):
         return torch.exp2(orders * scale_exponent).to(self.F.device)
 
     def row_bytes(self):
-        """Bytes one input row occupies in :meth:`forward`, for chunking the
-        rows of a call: the arrays of a dense block, ``DENSE_ARRAYS n (n + q
-        + 2)`` entries, or for the structured engine, which takes its own
-        cache-sized chunks, the row and its output."""
+        """Return the bytes one input row occupies in :meth:`forward`.
+
+        For chunking the rows of a call: the arrays of a dense block,
+        ``DENSE_ARRAYS n (n + q + 2)`` entries, or for the structured engine,
+        which takes its own cache-sized chunks, the row and its output.
+
+        Returns
+        -------
+        int
+            Bytes per row.
+        """
         n, d = self.F.shape
         per_row = d + self.b.numel() + 1
         if self.engine == "dense":
@@ -199,14 +264,29 @@ class AttentionPolynomialNetwork(nn.Module):
         return per_row * self.F.element_size()
 
     def weighted_mse_loss(self, x, y, sample_weight):
-        """The training loss and the output in one pass (structured engine).
+        """Compute the training loss and the output in one pass.
 
         ``loss = sum_b w_b mean_o (C^q(x_b)_o - y_bo)^2 / sum_b w_b``, with the
-        row weights ``w = sample_weight``; returns ``(loss, y_pred)``,
-        ``y_pred`` without a graph. The gradient is computed chunk by chunk
-        with the forward pass
+        row weights ``w = sample_weight`` (structured engine). The gradient is
+        computed chunk by chunk with the forward pass
         (:class:`~sklearn_attnpoly.attention._fused_chain.WeightedMSEReadout`),
         with the numbers of :meth:`forward`, the loss and autograd.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, d)
+            Inputs, in scaled units.
+        y : Tensor of shape (batch, n_outputs)
+            Targets.
+        sample_weight : Tensor of shape (batch,)
+            Row weights.
+
+        Returns
+        -------
+        loss : Tensor of shape ()
+            The weighted loss, with its graph.
+        y_pred : Tensor of shape (batch, n_outputs)
+            The output, without a graph.
         """
         beta = self.beta * self.mask[..., None]
         return WeightedMSEReadout.apply(
@@ -217,17 +297,28 @@ class AttentionPolynomialNetwork(nn.Module):
         return [block.two_M2 for block in self.blocks]
 
     def count_free_parameters(self):
-        """Entries of ``F``, ``beta`` and ``b``: ``n d + n q + 1`` per output.
+        """Count the entries of ``F``, ``beta`` and ``b``.
 
-        Theorem 3.5 bounds this by ``d^(q+1) + q d^q + 1`` at ``n = n_q``.
+        ``n d + (n q + 1)`` per output. Theorem 3.5 bounds this by ``d^(q+1)
+        + q d^q + 1`` at ``n = n_q``.
+
+        Returns
+        -------
+        int
+            The number of trainable entries.
         """
         n, d = self.F.shape
         return n * d + (n * self.degree + 1) * self.b.numel()
 
     def count_nonzero(self):
-        """Non-zero entries of the frozen blocks and of ``F``, ``beta``, ``b``.
+        """Count the non-zero entries of the blocks and of ``F``, ``beta``, ``b``.
 
         Theorem 3.5 bounds this by ``d^(q+1) + 3 q d^q + 8q + 1`` at ``n = n_q``.
+
+        Returns
+        -------
+        int
+            The number of non-zero entries.
         """
         blocks = sum(block.count_nonzero() for block in self.blocks)
         params = sum(
