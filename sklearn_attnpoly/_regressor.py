@@ -476,6 +476,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         self : object
+            The estimator, its moments updated.
         """
         moments = self.__dict__.get("moments_")
         X, y = validate_data(

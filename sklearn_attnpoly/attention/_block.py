@@ -153,6 +153,7 @@ class DenseProductBlock(_ProductBlock):
     The weights of :func:`lemma_3_1_weights` are buffers: moved by ``.to()``,
     saved in the state dict, never seen by an optimizer. Memory and time are
     O(n^2) per input; this engine exists to verify the structured one.
+
     Parameters
     ----------
     layout : TokenLayout
@@ -209,6 +210,7 @@ class StructuredProductBlock(_ProductBlock):
 
     Equal to :class:`DenseProductBlock` for every input (see the module
     docstring); the entries it reads and writes are given in the compact layout.
+
     Parameters
     ----------
     layout : TokenLayout

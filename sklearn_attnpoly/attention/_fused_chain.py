@@ -56,7 +56,7 @@ def slot_signs(degree):
     Returns
     -------
     ndarray of shape (q,)
-        ``-1, 1, -1, ...``
+        ``-1, 1, -1, ...`` as floats.
 
     Examples
     --------

@@ -159,7 +159,10 @@ class AttentionPolynomialNetwork(nn.Module):
         return Z[..., self.layout.slots]
 
     def forward(self, x, scale_exponent=0):
-        """Compute ``C^q(x) = beta . concat(T^q(x)) + b``.
+        """Compute the network's output ``C^q(x)``.
+
+        ``C^q(x)`` is the readout ``beta`` applied to the slots of
+        ``concat(T^q(x))``, plus ``b``.
 
         The structured engine fuses the blocks and the readout
         (:class:`~sklearn_attnpoly.attention._fused_chain.PowerReadout`), with an
