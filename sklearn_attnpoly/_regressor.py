@@ -39,6 +39,7 @@ from ._solvers._incremental import accumulate_batch
 from ._solvers._readout import fit_readout, readout_from_moments
 from ._solvers._skorch import training_record
 from ._solvers._training import make_net
+from ._solvers._varpro import ReducedLoss, fit_directions
 from ._transaction import unchanged_on_error
 from .attention import AttentionPolynomialNetwork, lattice_directions, slot_signs
 from .attention._directions import (
@@ -78,22 +79,32 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
     n_directions : int, default=None
         Rows of ``F``. ``None`` takes the ``C(d - 1 + q, q)`` lattice directions
         of Lemma 3.3, enough for every polynomial of degree ``q``; an int takes
-        that many random unit directions drawn from ``random_state``.
-    solver : {"lstsq", "sgd", "adam"}, default="lstsq"
+        that many random unit directions drawn from ``random_state`` or, for
+        ``solver="varpro"``, that many directions learned from the data (an
+        int is required there).
+    solver : {"lstsq", "varpro", "sgd", "adam"}, default="lstsq"
         ``"lstsq"`` keeps ``F`` fixed and solves ``beta, b`` in closed form:
         the slots are the powers ``(xi_i . x)^k`` inside the blocks' bound, so
         the readout is fitted as a weighted ridge polynomial (see ``alpha``),
         from the data's moments of degree ``<= 2 q`` or, with fewer rows than
         that costs, from the rows' ``N x N`` kernel, and ``beta`` follows from
         the polynomial. It alone supports :meth:`partial_fit` and Dask
-        arrays. ``"sgd"`` (the paper's protocol) and ``"adam"`` also train
-        ``F``, by mini-batch gradient steps through the frozen blocks, with a
-        one-cycle learning rate from ``lr / 10`` to ``lr`` and gradient-norm
-        clipping at 1.
+        arrays. ``"varpro"`` learns ``n_directions`` directions by variable
+        projection: for each ``F`` the readout is eliminated by its closed-form
+        ridge on the standardised slots (``alpha``), and ``F`` minimises the
+        remaining loss by L-BFGS (``max_iter``, ``tol``), its rows grown a few
+        at a time, each new one fitted to the residual of the others. Its
+        readout is computed from the ``n q`` slots, never from the monomials,
+        so it reaches polynomials of degree ``q`` in dimensions where the
+        monomials are too many to form. ``"sgd"`` (the paper's protocol) and
+        ``"adam"`` also train ``F``, by mini-batch gradient steps through the
+        frozen blocks, with a one-cycle learning rate from ``lr / 10`` to
+        ``lr`` and gradient-norm clipping at 1.
     alpha : float, default=1e-8
-        Ridge strength for ``"lstsq"`` (and for the warm start of the gradient
-        solvers), as scikit-learn's :class:`~sklearn.linear_model.Ridge` means
-        it: the readout is the polynomial that
+        Ridge strength. For ``"varpro"``: on the standardised slots. For
+        ``"lstsq"`` (and for the warm start of the gradient solvers), as
+        scikit-learn's :class:`~sklearn.linear_model.Ridge` means it: the
+        readout is the polynomial that
         ``make_pipeline(StandardScaler(), PolynomialFeatures(degree,
         include_bias=False), StandardScaler(), Ridge(alpha))`` fits, with the
         sample weights passed to every step, so ``alpha`` multiplies the
@@ -104,7 +115,14 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         regulariser: for ``N`` rows of weight 1 it adds ``1e-8 / N`` to the unit
         diagonal of the monomials' correlation matrix.
     max_epochs : int, default=100
-        Epochs of the gradient solvers.
+        Epochs of the gradient solvers (``"sgd"``, ``"adam"``).
+    max_iter : int, default=200
+        L-BFGS iterations of ``"varpro"``'s final refit of the directions
+        (and of its last growth step); a :class:`~sklearn.exceptions.ConvergenceWarning`
+        says when it stops there before ``tol``.
+    tol : float, default=1e-5
+        ``"varpro"`` stops refitting when its loss falls by less than ``tol``
+        of itself per iteration, on average over the last 10 iterations.
     lr : float, default=1e-3
         Largest learning rate of the one-cycle schedule.
     batch_size : int, default=256
@@ -166,9 +184,12 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
     n_outputs_ : int
         Number of targets.
     n_iter_ : int
-        Epochs run (0 for ``"lstsq"``).
+        Epochs run (``"sgd"``, ``"adam"``), L-BFGS iterations (``"varpro"``,
+        every refit counted) or 0 (``"lstsq"``).
     loss_curve_ : list of float
-        Training loss per epoch, on standardised targets (gradient solvers).
+        Training loss per epoch, on standardised targets (``"sgd"``,
+        ``"adam"``), or ``"varpro"``'s reduced loss after each iteration of its
+        refits, in order.
     guard_radius_ : float
         The radius, in scaled units, the blocks were built for.
     n_features_in_ : int
@@ -214,9 +235,11 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "degree": [Interval(Integral, 1, None, closed="left")],
         "n_directions": [None, Interval(Integral, 1, None, closed="left")],
-        "solver": [StrOptions({"lstsq", "sgd", "adam"})],
+        "solver": [StrOptions({"lstsq", "varpro", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "engine": [StrOptions({"structured", "dense"})],
@@ -239,6 +262,8 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         solver="lstsq",
         alpha=1e-8,
         max_epochs=100,
+        max_iter=200,
+        tol=1e-5,
         lr=1e-3,
         batch_size=256,
         engine="structured",
@@ -257,6 +282,8 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         self.solver = solver
         self.alpha = alpha
         self.max_epochs = max_epochs
+        self.max_iter = max_iter
+        self.tol = tol
         self.lr = lr
         self.batch_size = batch_size
         self.engine = engine
@@ -401,6 +428,12 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             self.__dict__.pop(name, None)
         if is_dask_array(X):
             return self._fit_moments(dask_moments(self, X, y, sample_weight))
+        if self.solver == "varpro" and self.n_directions is None:
+            raise ValueError(
+                "solver='varpro' learns n_directions directions from the data; "
+                "set n_directions to an int (the lattice directions of "
+                "n_directions=None need no learning: use solver='lstsq')."
+            )
         X, Y, sample_weight = self._validate_fit_data(X, y, sample_weight)
         device = resolve_device(self.device)
         self._check_sizes(X.shape, device)
@@ -414,6 +447,9 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         X_scaled = self.scaling_.transform(X)
         Y_scaled = self.target_scaling_.transform(Y)
         self.guard_radius_ = self.headroom * self.bound
+        if self.solver == "varpro":
+            self._fit_varpro(X_scaled, Y_scaled, sample_weight, device, rng)
+            return self
 
         directions = self._directions(X.shape[1], rng)
         gradient = self.solver != "lstsq"
@@ -593,6 +629,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             batch_rows=min(self.batch_size, n_samples) if gradient else 1,
             dtype=_DTYPES[self.dtype],
             device=device,
+            monomials=self.solver != "varpro",
         )
 
     def _directions(self, n_features, rng):
@@ -602,6 +639,30 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             return lattice_directions(n_features, self.degree)
         directions = rng.standard_normal((self.n_directions, n_features))
         return directions / np.linalg.norm(directions, axis=1, keepdims=True)
+
+    def _fit_varpro(self, X_scaled, Y_scaled, sample_weight, device, rng):
+        """Learn the directions by variable projection, then set the readout
+        they leave (the ridge on their slots)."""
+        n_features, n_outputs = X_scaled.shape[1], Y_scaled.shape[1]
+        module = self._build(
+            np.zeros((self.n_directions, n_features)),
+            None,
+            n_outputs=n_outputs,
+            device=device,
+        )
+        loss = ReducedLoss(module, X_scaled, Y_scaled, sample_weight, self.alpha)
+        directions, record = fit_directions(
+            loss, self.n_directions, max_iter=self.max_iter, tol=self.tol, rng=rng
+        )
+        _, _, beta, b = loss.evaluate(directions, gradient=False)
+        with torch.no_grad():  # evaluate left F = directions in the module
+            module.beta.copy_(torch.as_tensor(beta))
+            module.b.copy_(torch.as_tensor(b))
+        self._finish(
+            module, n_outputs=n_outputs, n_samples=len(X_scaled), device=device
+        )
+        self.n_iter_ = record["n_iter"]
+        self.loss_curve_ = record["loss_curve"]
 
     def _train(self, X_scaled, Y_scaled, sample_weight):
         """Train ``net_`` by its gradient solver on the scaled rows, each with

@@ -28,21 +28,26 @@ def n_power_features(n_features, degree):
     return math.comb(n_features + degree, degree) - 1
 
 
-def fit_bytes(n_features, degree, n_directions):
+def fit_bytes(n_features, degree, n_directions, monomials=True):
     """Bytes of the largest float64 arrays a fit holds on the CPU.
 
     Choosing the power slots factors ``V_q``, an ``n x C(d - 1 + q, q)``
     matrix, in a copy (``2 n C(d - 1 + q, q)`` entries); the readout's normal
     equations, their scaled copy and their factor are ``p x p`` each, with ``p
-    = min(n q, C(d + q, q) - 1)`` features (``3 p^2``).
+    = min(n q, C(d + q, q) - 1)`` features (``3 p^2``). A fit that never forms
+    the monomials (``monomials=False``: the varpro solver, whose readout is a
+    ridge on the ``n q`` slots) holds only the ``p x p`` arrays, ``p = n q``.
     """
+    if not monomials:
+        p = n_directions * degree
+        return 8 * 3 * p * p
     n_q = n_lattice_directions(n_features, degree)
     p = min(n_directions * degree, n_power_features(n_features, degree))
     return 8 * (2 * n_directions * n_q + 3 * p * p)
 
 
 def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
-                   dtype, device):  # fmt: skip
+                   dtype, device, monomials=True):  # fmt: skip
     """Raise a MemoryError, before any enumeration, for a fit that cannot fit.
 
     Parameters
@@ -56,9 +61,12 @@ def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
         batch, or one row when only predicting).
     dtype : torch.dtype
     device : str
+    monomials : bool, default=True
+        Whether the fit forms the monomials' normal equations and chooses
+        power slots (every solver but varpro).
     """
     n = n_directions or n_lattice_directions(n_features, degree)
-    needed = fit_bytes(n_features, degree, n)
+    needed = fit_bytes(n_features, degree, n, monomials)
     available = available_memory("cpu")
     if needed > available:
         lattice = " (C(d - 1 + q, q))" if n_directions is None else ""

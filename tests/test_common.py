@@ -32,6 +32,8 @@ ESTIMATORS = [
         for solver in ("sgd", "adam")
     ),
     AttentionPolynomialRegressor(engine="dense", n_directions=12),
+    # learned directions, few, with short L-BFGS runs
+    AttentionPolynomialRegressor(solver="varpro", n_directions=2, max_iter=5),
     *(
         AttentionPolynomialRegressor(
             solver=solver, engine="dense", n_directions=12, max_epochs=3
@@ -93,7 +95,19 @@ def _array_api_results():
     return pickle.loads(done.stdout)
 
 
-@parametrize_with_checks(ESTIMATORS)
+def _expected_failures(estimator):
+    if getattr(estimator, "solver", None) != "varpro":
+        return {}
+    return {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "an iterative optimiser: weights and repeated rows give the same "
+            "reduced loss (tests/test_varpro.py checks it to 1e-10), but "
+            "L-BFGS's path through it differs by rounding, and its end with it"
+        )
+    }
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
 def test_sklearn_compatible_estimator(estimator, check, request):
     if not _is_array_api_check(check):
         check(estimator)
