@@ -3,9 +3,10 @@ regressor that represents every polynomial of degree at most ``q`` exactly.
 
 The package has three floors:
 
-- the estimators, here at the top (:class:`AttentionPolynomialRegressor`, and
+- the estimators, here at the top (:class:`AttentionPolynomialRegressor`;
   :class:`AttentionPolynomialRegressorCV`, which cross-validates its degree
-  and ridge strength);
+  and ridge strength; and :class:`OneLayerTransformerRegressor`, the trained
+  one-layer softmax transformer of Kajitsuka and Sato);
 - the frozen transformer they are built from, :mod:`sklearn_attnpoly.attention`
   (the paper's Lemma 3.1, Lemma 3.3 and Theorem 3.5), and the machinery that
   fits it (private: the closed-form readout, its moments, the skorch training);
@@ -20,9 +21,10 @@ live in :mod:`sklearn_attnpoly.paper` and are imported on first use.
 
 import importlib
 
+from ._one_layer import OneLayerTransformerRegressor
 from ._regressor import AttentionPolynomialRegressor
 from ._regressor_cv import AttentionPolynomialRegressorCV
-from ._scaling import OutOfBoundWarning
+from ._scaling import BoltzmannErrorWarning, OutOfBoundWarning
 from .attention import AttentionPolynomialNetwork
 
 __version__ = "0.2.0.dev0"
@@ -31,6 +33,8 @@ __all__ = [
     "AttentionPolynomialNetwork",
     "AttentionPolynomialRegressor",
     "AttentionPolynomialRegressorCV",
+    "BoltzmannErrorWarning",
+    "OneLayerTransformerRegressor",
     "OutOfBoundWarning",
     "PaperMLPRegressor",
     "__version__",

@@ -138,7 +138,7 @@ def _reproduce(args):
             value = getattr(args, f"{task}_{key}")
             if value is not None:
                 settings[task][key] = value
-    n_runs = len(reproduce_runs(settings))
+    n_runs = len(reproduce_runs(settings, args.models))
     cpus = available_cpus()
     n_jobs = min(args.jobs or cpus, n_runs)
     if n_jobs > 1:
@@ -154,6 +154,7 @@ def _reproduce(args):
             "complete": complete,
             "settings": settings,
             "readout_init": args.readout_init,
+            "models": list(args.models),
             "seed": args.seed,
             "jobs": n_jobs,
             "torch_threads": threads,
@@ -172,6 +173,7 @@ def _reproduce(args):
         n_jobs=n_jobs,
         worker_threads=threads,
         on_result=save,
+        models=args.models,
     )
     report = save(results, complete=True)
     text = [f"# Reproduction ({command})", ""]
@@ -434,6 +436,13 @@ def build_parser():
         help="models trained at once, each in its own process (default: the "
         "CPUs available, at most the number of runs); with more than one, each "
         "process gets --threads torch threads, by default CPUs / jobs",
+    )
+    rep.add_argument(
+        "--models",
+        nargs="+",
+        choices=("ATTENTION", "NN_depth", "NN_width"),
+        default=("ATTENTION", "NN_depth", "NN_width"),
+        help="the paper's models to run (default: all three)",
     )
     rep.add_argument(
         "--readout-init",

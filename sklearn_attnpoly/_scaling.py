@@ -84,6 +84,14 @@ class AffineScaling:
             return _finite((X - self.shift) / self.scale, "X")
 
 
+def training_radius(X):
+    """The largest row norm of ``X`` (1 when it is 0 or not finite): the
+    radius the blocks are built for when the data are taken as given."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        radius = row_norms(X).max()
+    return float(radius) if np.isfinite(radius) and radius > 0 else 1.0
+
+
 @dataclass(frozen=True)
 class TargetScaling:
     """``y_tilde = (y - mean) / scale``; the network learns ``y_tilde``."""
@@ -188,6 +196,34 @@ def guard(X_scaled, radius, policy):
     return X_scaled, exponents
 
 
+class BoltzmannErrorWarning(UserWarning):
+    """Warn that softmax attention may move predictions beyond the tolerance.
+
+    Raised by ``predict`` with ``attention="boltzmann"`` when the certified
+    bound on the Boltzmann network's distance from the exact (hardmax) one
+    exceeds the tolerance of the dtype, relative to the predictions; a
+    larger ``beta`` tightens it.
+    """
+
+
+def check_boltzmann_error(bound, Y, beta, dtype):
+    """Warn (:class:`BoltzmannErrorWarning`) when ``bound`` (per output,
+    caller's units) exceeds :data:`RELATIVE_TOLERANCE` of the largest
+    ``|prediction|`` of ``Y``."""
+    tolerance = RELATIVE_TOLERANCE[dtype]
+    relative = np.max(bound / np.maximum(np.abs(Y).max(axis=0), np.finfo(float).tiny))
+    if relative > tolerance:
+        warnings.warn(
+            "With attention='boltzmann' these predictions may differ from the "
+            f"fitted polynomial by up to {relative:.2g} of the largest "
+            f"|prediction| (the certified bound), above the {tolerance:g} "
+            f"expected of {_dtype_name(dtype)}; a larger beta (now {beta:g}) "
+            "tightens it.",
+            BoltzmannErrorWarning,
+            stacklevel=3,
+        )
+
+
 def check_extension_precision(error, Y, n_rows, dtype):
     """Warn when the rows predicted beyond the guard radius carry an
     estimated rounding error ``error`` (per output, caller's units) above
@@ -243,7 +279,10 @@ def check_guard_precision(bound, headroom, degree, dtype):
     if rounding <= tolerance:
         return
     if guard_rounding(bound, 1.0, degree, dtype) > tolerance:
-        advice = "no headroom stays within it at this bound and degree"
+        advice = (
+            "no headroom stays within it at this radius and degree (with "
+            "scaling='none', the data's own; scaling='ball' maps it to bound)"
+        )
     else:  # the largest headroom within the tolerance, by bisection
         low, high = 1.0, headroom
         for _ in range(60):
@@ -254,7 +293,7 @@ def check_guard_precision(bound, headroom, degree, dtype):
         advice = f"headroom <= {math.floor(low / shown) * shown:.3g} stays within it"
     raise ValueError(
         f"headroom={headroom:g} builds the blocks for a guard radius of "
-        f"{headroom * bound:g} (scaled units), which rounds the training rows' "
+        f"{headroom * bound:g} (the network's units), which rounds the training rows' "
         f"powers with a relative error up to {rounding:.2g} in "
         f"{_dtype_name(dtype)}, above the {tolerance:g} allowed; {advice}. "
         "Rows beyond the guard radius need no headroom: "

@@ -13,6 +13,7 @@ import torch
 
 from ._device import available_memory
 from .attention._block import check_dense_fits
+from .attention._boltzmann import BOLTZMANN_ARRAYS
 from .attention._tokens import TokenLayout
 
 
@@ -47,7 +48,8 @@ def fit_bytes(n_features, degree, n_directions, monomials=True):
 
 
 def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
-                   dtype, device, monomials=True):  # fmt: skip
+                   dtype, device, monomials=True,
+                   attention="hardmax"):  # fmt: skip
     """Raise a MemoryError, before any enumeration, for a fit that cannot fit.
 
     Parameters
@@ -64,6 +66,8 @@ def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
     monomials : bool, default=True
         Whether the fit forms the monomials' normal equations and chooses
         power slots (every solver but varpro).
+    attention : {"hardmax", "boltzmann"}, default="hardmax"
+        The blocks' maximum; the Boltzmann blocks score every pair of tokens.
     """
     n = n_directions or n_lattice_directions(n_features, degree)
     needed = fit_bytes(n_features, degree, n, monomials)
@@ -80,3 +84,15 @@ def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
     if engine == "dense":
         layout = TokenLayout(n, degree, compact=False)
         check_dense_fits(batch_rows, layout, dtype, torch.device(device))
+    elif attention == "boltzmann":
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        needed = BOLTZMANN_ARRAYS * batch_rows * n * n * itemsize
+        available = available_memory(torch.device(device))
+        if needed > available:
+            raise MemoryError(
+                f"attention='boltzmann' needs about {needed / 2**30:.1f} GiB for a "
+                f"batch of {batch_rows} inputs with n = {n} tokens (every token "
+                f"scores every other: memory O(batch n^2)), but "
+                f"{available / 2**30:.1f} GiB are available on {device}. Use a "
+                "smaller batch_size or n_directions."
+            )

@@ -18,7 +18,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from sklearn_attnpoly import AttentionPolynomialRegressor
+from sklearn_attnpoly import AttentionPolynomialRegressor, OneLayerTransformerRegressor
 from sklearn_attnpoly.paper import PaperMLPRegressor
 
 ESTIMATORS = [
@@ -40,6 +40,9 @@ ESTIMATORS = [
         )
         for solver in ("sgd", "adam")
     ),
+    # a small head and a short budget that still fits the checks' regression
+    # data (R^2 > 0.5)
+    OneLayerTransformerRegressor(d_model=4, hidden_size=8, max_epochs=50, lr=0.05),
     # a short budget, and a learning rate at which it fits the checks'
     # regression data (R^2 > 0.5)
     PaperMLPRegressor((8,), max_epochs=20, batch_size=50, lr=0.05, random_state=0),
@@ -96,15 +99,20 @@ def _array_api_results():
 
 
 def _expected_failures(estimator):
-    if getattr(estimator, "solver", None) != "varpro":
-        return {}
-    return {
-        "check_sample_weight_equivalence_on_dense_data": (
+    if isinstance(estimator, OneLayerTransformerRegressor):
+        reason = (
+            "float32 gradient steps: weights and repeated rows give the same "
+            "loss, but Adam's path through it differs by rounding"
+        )
+    elif getattr(estimator, "solver", None) == "varpro":
+        reason = (
             "an iterative optimiser: weights and repeated rows give the same "
             "reduced loss (tests/test_varpro.py checks it to 1e-10), but "
             "L-BFGS's path through it differs by rounding, and its end with it"
         )
-    }
+    else:
+        return {}
+    return {"check_sample_weight_equivalence_on_dense_data": reason}
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)

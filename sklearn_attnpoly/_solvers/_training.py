@@ -76,7 +76,7 @@ class PolynomialNet(OnePassNet):
             not isinstance(X, Mapping)
             or not isinstance(self.criterion_, WeightedMSELoss)
             or not isinstance(module, AttentionPolynomialNetwork)
-            or module.engine != "structured"
+            or not module.fused
         ):
             return None
         loss, y_pred = module.weighted_mse_loss(X["X"], y, X["sample_weight"])
@@ -96,7 +96,16 @@ class ProjectDirections(Callback):
 
 
 class NonFiniteLossGuard(Callback):
-    """Stop training with a clear error as soon as the loss is NaN or infinite."""
+    """Stop training with a clear error as soon as the loss is NaN or infinite.
+
+    Parameters
+    ----------
+    advice : str, default="use solver='lstsq' or a smaller degree, "
+        What else the error suggests, after lowering ``lr``.
+    """
+
+    def __init__(self, advice="use solver='lstsq' or a smaller degree, "):
+        self.advice = advice
 
     def on_batch_end(self, net, training=False, loss=None, **kwargs):
         if training and loss is not None and not torch.isfinite(loss).all():
@@ -104,9 +113,8 @@ class NonFiniteLossGuard(Callback):
             raise FloatingPointError(
                 f"The training loss became {loss.item()} in epoch {epoch}. The "
                 "model was not fitted. Lower lr (now "
-                f"{net.optimizer_.param_groups[0]['lr']:.3g} at this step), use "
-                "solver='lstsq' or a smaller degree, or check the data for "
-                "extreme values."
+                f"{net.optimizer_.param_groups[0]['lr']:.3g} at this step), "
+                f"{self.advice}or check the data for extreme values."
             )
 
 

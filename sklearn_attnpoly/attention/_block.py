@@ -32,7 +32,7 @@ from .._device import available_memory
 from ._tokens import TokenLayout
 
 
-def lemma_3_1_weights(layout, x_entry, y_entry, slot, M):
+def lemma_3_1_weights(layout, x_entry, y_entry, slot, M, bonus=None):
     """The weights of the proof of Lemma 3.1, for tokens of ``layout``.
 
     Parameters
@@ -45,6 +45,9 @@ def lemma_3_1_weights(layout, x_entry, y_entry, slot, M):
         The empty entry that receives ``-x_i y_i``.
     M : float
         The bound on ``|x_i|`` and ``|y_i|``.
+    bonus : float, default=None
+        The diagonal bonus added to the scores and removed by the
+        feed-forward layer: ``2 M^2`` (Lemma 3.1's) when None.
 
     Returns
     -------
@@ -65,7 +68,7 @@ def lemma_3_1_weights(layout, x_entry, y_entry, slot, M):
         raise ValueError("Lemma 3.1's matrices act on the full token layout.")
     n, width = layout.n, layout.width
     onehot = slice(1, n + 1)
-    two_M2 = 2.0 * M * M
+    two_M2 = 2.0 * M * M if bonus is None else float(bonus)
     f64 = torch.float64
     W_Q = torch.zeros(n + 1, width, dtype=f64)
     W_Q[0, x_entry] = 1.0
@@ -126,16 +129,16 @@ def check_dense_fits(batch, layout, dtype, device):
 
 
 class _ProductBlock(nn.Module):
-    """What both engines share: the entries they read and write, and ``M``."""
+    """What both engines share: the entries they read and write, ``M``, and
+    the diagonal bonus (``two_M2``: Lemma 3.1's ``2 M^2``, or another)."""
 
-    def __init__(self, layout, x_entry, y_entry, slot, M):
+    def __init__(self, layout, x_entry, y_entry, slot, M, bonus=None):
         super().__init__()
         self.layout, self.x_entry, self.y_entry, self.slot = (
             layout, x_entry, y_entry, slot)  # fmt: skip
         self.M = float(M)
-        self.register_buffer(
-            "two_M2", torch.tensor(2.0 * self.M**2, dtype=torch.float64)
-        )
+        bonus = 2.0 * self.M**2 if bonus is None else float(bonus)
+        self.register_buffer("two_M2", torch.tensor(bonus, dtype=torch.float64))
 
     def feed_forward(self, s):
         """``W_2 relu(W_1 z_hat + b_1) + b_2`` restricted to slot ``c``: the

@@ -13,6 +13,7 @@ parameters; the blocks are buffers.
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,6 +22,13 @@ from ._block import (
     DenseProductBlock,
     StructuredProductBlock,
     check_dense_fits,
+)
+from ._boltzmann import (
+    BOLTZMANN_ARRAYS,
+    BoltzmannDenseBlock,
+    BoltzmannStructuredBlock,
+    boltzmann_constants,
+    boltzmann_error_bound,
 )
 from ._fused_chain import (
     PowerReadout,
@@ -37,6 +45,10 @@ from ._tokens import TokenLayout, embed
 M_MARGIN = 0.1
 
 _ENGINES = {"dense": DenseProductBlock, "structured": StructuredProductBlock}
+_BOLTZMANN_ENGINES = {
+    "dense": BoltzmannDenseBlock,
+    "structured": BoltzmannStructuredBlock,
+}
 
 
 def block_bounds(radius, degree):
@@ -90,20 +102,37 @@ class AttentionPolynomialNetwork(nn.Module):
         Readout entries allowed to be non-zero; all when ``None``.
     dtype : torch.dtype, default=torch.float64
         Precision of the parameters and the blocks.
+    attention : {"hardmax", "boltzmann"}, default="hardmax"
+        The blocks' maximum: Lemma 3.1's one-hot maximum, or softmax read as
+        the Boltzmann operator (:mod:`~sklearn_attnpoly.attention._boltzmann`),
+        which approximates the hardmax network within :meth:`error_bound`.
+    boltzmann_beta : float, default=40.0
+        The Boltzmann blocks' inverse temperature, in units of each block's
+        certified gap (``attention="boltzmann"``).
     """
 
     def __init__(self, directions, degree, radius, n_outputs=1, engine="structured",
-                 mask=None, dtype=torch.float64):  # fmt: skip
+                 mask=None, dtype=torch.float64, attention="hardmax",
+                 boltzmann_beta=40.0):  # fmt: skip
         super().__init__()
         n, _ = directions.shape
         self.degree, self.radius, self.engine = degree, float(radius), engine
+        self.attention, self.boltzmann_beta = attention, float(boltzmann_beta)
         self.layout = TokenLayout(n, degree, compact=engine == "structured")
         self.F = nn.Parameter(torch.as_tensor(directions, dtype=dtype).clone())
         L = self.layout
-        self.blocks = nn.ModuleList(
-            _ENGINES[engine](L, L.t, L.slot(k - 1), L.slot(k), M)
-            for k, M in enumerate(block_bounds(self.radius, degree), start=1)
-        )
+        bounds = block_bounds(self.radius, degree)
+        if attention == "boltzmann":
+            self.constants = boltzmann_constants(bounds, self.radius, boltzmann_beta)
+            self.blocks = nn.ModuleList(
+                _BOLTZMANN_ENGINES[engine](L, L.t, L.slot(k - 1), L.slot(k), M, C, b)
+                for k, (M, C, _, b) in enumerate(self.constants, start=1)
+            )
+        else:
+            self.blocks = nn.ModuleList(
+                _ENGINES[engine](L, L.t, L.slot(k - 1), L.slot(k), M)
+                for k, M in enumerate(bounds, start=1)
+            )
         self.beta = nn.Parameter(torch.zeros(n, degree, n_outputs, dtype=dtype))
         self.b = nn.Parameter(torch.zeros(n_outputs, dtype=dtype))
         if mask is None:
@@ -129,9 +158,7 @@ class AttentionPolynomialNetwork(nn.Module):
             ``[:, i, k-1] = (-1)^k t_i^k``.
         """
         t = x @ self.F.T  # t = Fx, section 2.1
-        if self.engine == "structured" and not (
-            torch.is_grad_enabled() and t.requires_grad
-        ):
+        if self.fused and not (torch.is_grad_enabled() and t.requires_grad):
             return power_slots(t, self._two_M2(), self.block_slots)
         return self.block_slots(t)
 
@@ -197,7 +224,7 @@ class AttentionPolynomialNetwork(nn.Module):
             x = x * 2.0**-scale_exponent
             scaled = beta * self._power_scales(scale_exponent)[:, None]
             beta = torch.where(beta == 0, beta, scaled)  # 0 * inf stays 0
-        if self.engine == "structured":
+        if self.fused:
             y = PowerReadout.apply(x, self.F, beta, self._two_M2(), self.block_slots)
             return y + self.b
         return torch.einsum("bnk,nko->bo", self.slots(x), beta) + self.b
@@ -243,6 +270,35 @@ class AttentionPolynomialNetwork(nn.Module):
         error = torch.einsum("nko,k->o", beta, scales * slot)
         return error + math.sqrt(m) * u * self.b.detach().double().abs().cpu()
 
+    @property
+    def fused(self):
+        """Whether the chain runs fused (:mod:`._fused_chain`): the structured
+        engine with the one-hot maximum."""
+        return self.engine == "structured" and self.attention == "hardmax"
+
+    def error_bound(self, scale_exponent=0):
+        """Bound ``|this network - the hardmax network|``, per output.
+
+        Zero for ``attention="hardmax"``. For ``"boltzmann"``, a bound in
+        exact arithmetic over ``||x|| <= 2^j radius`` (``j =
+        scale_exponent``) from the blocks' certified gaps and the readout's
+        coefficients (``_boltzmann.boltzmann_error_bound``).
+
+        Parameters
+        ----------
+        scale_exponent : int, default=0
+            ``j``, as in :meth:`forward`.
+
+        Returns
+        -------
+        ndarray of shape (n_outputs,)
+            The bound, in the units of the output.
+        """
+        if self.attention == "hardmax":
+            return np.zeros(self.b.numel())
+        beta = (self.beta * self.mask[..., None]).detach().double().cpu().numpy()
+        return boltzmann_error_bound(beta, self.radius, self.constants, scale_exponent)
+
     def _power_scales(self, scale_exponent):
         """``2^(jk)`` for ``k = 1..q``, infinite where it overflows."""
         orders = torch.arange(1, self.degree + 1, dtype=self.F.dtype)
@@ -264,6 +320,8 @@ class AttentionPolynomialNetwork(nn.Module):
         per_row = d + self.b.numel() + 1
         if self.engine == "dense":
             per_row += DENSE_ARRAYS * n * self.layout.width
+        elif self.attention == "boltzmann":
+            per_row += BOLTZMANN_ARRAYS * n * n
         return per_row * self.F.element_size()
 
     def weighted_mse_loss(self, x, y, sample_weight):

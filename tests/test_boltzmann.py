@@ -1,0 +1,151 @@
+"""Softmax attention as the Boltzmann operator: its facts, the two engines,
+the certified error bound, and the estimator with attention="boltzmann"."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.special
+import torch
+
+from sklearn_attnpoly import AttentionPolynomialRegressor, BoltzmannErrorWarning
+from sklearn_attnpoly.attention import AttentionPolynomialNetwork, lattice_directions
+from sklearn_attnpoly.attention._boltzmann import boltzmann
+
+
+def test_the_deficit_is_at_most_log_n_over_beta_and_its_sharp_form():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 10, 30):
+        a = torch.as_tensor(rng.normal(scale=3.0, size=(2000, n)))
+        for b in (0.5, 2.0, 10.0):
+            deficit = a.amax(-1) - boltzmann(a, b)
+            assert (deficit >= 0).all()
+            sharp = scipy.special.lambertw((n - 1) / math.e).real / b
+            assert deficit.max() <= sharp * (1 + 1e-12) <= math.log(n) / b
+        # the supremum is reached with every gap equal to (1 + W((n-1)/e)) / b
+        w = scipy.special.lambertw((n - 1) / math.e).real
+        equal = torch.zeros(1, n, dtype=torch.float64)
+        equal[0, 1:] = -(1 + w) / 1.0
+        assert (0.0 - boltzmann(equal, 1.0)).item() == pytest.approx(w, rel=1e-12)
+
+
+def test_the_gap_bound_needs_the_supremum_below_one_over_beta():
+    """Two scores, b = 1, every gap at least D = 0.1 (here 1): the deficit
+    0.269 exceeds (n - 1) D e^(-bD) = 0.0905 but not (n - 1) sup_(d >= D)
+    d e^(-bd) = e^-1."""
+    scores = torch.tensor([[0.0, -1.0]], dtype=torch.float64)
+    deficit = (0.0 - boltzmann(scores, 1.0)).item()
+    assert deficit == pytest.approx(math.exp(-1.0) / (1 + math.exp(-1.0)), rel=1e-12)
+    assert deficit > 0.1 * math.exp(-0.1)
+    assert deficit <= math.exp(-1.0)
+    rng = np.random.default_rng(1)
+    for _ in range(200):  # with b D >= 1 the short form holds
+        n, b, D = int(rng.integers(2, 20)), float(rng.uniform(0.5, 5)), 0.0
+        D = 1.0 / b + float(rng.uniform(0, 3))
+        gaps = D + rng.exponential(1.0, size=n - 1)
+        a = torch.as_tensor(np.concatenate([[0.0], -gaps]))[None]
+        assert (0.0 - boltzmann(a, b)).item() <= (n - 1) * D * math.exp(-b * D)
+
+
+def _networks(beta, radius=2.0, d=3, q=3, seed=0):
+    torch.manual_seed(seed)
+    F = torch.as_tensor(lattice_directions(d, q))
+    readout = torch.randn(len(F), q, 2, dtype=torch.float64)
+    nets = {}
+    for name, kwargs in {
+        "dense": dict(engine="dense", attention="boltzmann", boltzmann_beta=beta),
+        "structured": dict(attention="boltzmann", boltzmann_beta=beta),
+        "hardmax": {},
+    }.items():
+        net = AttentionPolynomialNetwork(F, q, radius, n_outputs=2, **kwargs)
+        with torch.no_grad():
+            net.beta.copy_(readout)
+        nets[name] = net
+    x = torch.randn(300, d, dtype=torch.float64)
+    x *= radius * torch.rand(300, 1, dtype=torch.float64) / x.norm(dim=1, keepdim=True)
+    return nets, x
+
+
+@pytest.mark.parametrize("beta", [2.0, 8.0, 40.0])
+def test_the_two_engines_are_equal_values_and_gradients(beta):
+    nets, x = _networks(beta)
+    outputs, grads = {}, {}
+    for name in ("dense", "structured"):
+        net = nets[name]
+        y = net(x)
+        (y**2).sum().backward()
+        outputs[name], grads[name] = y.detach(), net.F.grad.clone()
+    scale = outputs["dense"].abs().max()
+    torch.testing.assert_close(
+        outputs["structured"], outputs["dense"], rtol=0, atol=1e-12 * scale
+    )
+    torch.testing.assert_close(
+        grads["structured"],
+        grads["dense"],
+        rtol=0,
+        atol=1e-12 * grads["dense"].abs().max(),
+    )
+
+
+@pytest.mark.parametrize("beta", [8.0, 16.0, 40.0])
+def test_the_error_bound_holds_and_is_not_vacuous(beta):
+    nets, x = _networks(beta)
+    with torch.no_grad():
+        measured = (nets["structured"](x) - nets["hardmax"](x)).abs().amax(0).numpy()
+    bound = nets["structured"].error_bound()
+    assert (measured <= bound).all()
+    assert (measured > 0).all() and (bound < 1e3 * measured).all()
+    assert (nets["hardmax"].error_bound() == 0).all()
+
+
+def test_a_gap_that_is_not_certified_gives_no_bound():
+    nets, _ = _networks(2.0)
+    assert np.isinf(nets["structured"].error_bound()).all()
+
+
+@pytest.mark.parametrize("solver", ["lstsq", "varpro", "sgd", "adam"])
+def test_every_solver_fits_with_softmax_attention(solver):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(150, 2))
+    y = X[:, 0] ** 2 - X[:, 0] * X[:, 1] + 0.5
+    kwargs = {"n_directions": 3} if solver == "varpro" else {}
+    est = AttentionPolynomialRegressor(
+        degree=2, attention="boltzmann", solver=solver, max_epochs=5,
+        random_state=0, **kwargs,
+    ).fit(X, y)  # fmt: skip
+    assert est.score(X, y) > 0.99
+    assert est.error_bound_.shape == (1,)
+    if solver == "lstsq":  # the polynomial's readout: within the bound of it
+        exact = AttentionPolynomialRegressor(degree=2).fit(X, y)
+        rounding = 1e-12 * np.abs(exact.predict(X)).max()
+        difference = np.abs(est.predict(X) - exact.predict(X)).max()
+        assert difference <= est.error_bound_[0] + rounding
+
+
+def test_a_loose_temperature_warns_at_predict():
+    est = AttentionPolynomialRegressor.from_polynomial(
+        {(2, 0): 1.0, (1, 1): -1.0}, attention="boltzmann", beta=3.0
+    )
+    with pytest.warns(BoltzmannErrorWarning, match="a larger beta .now 3. tightens it"):
+        est.predict([[0.5, 0.5]])
+    with pytest.raises(
+        ValueError,
+        match=r"'beta' parameter .* must be a float in the range \(0.0, inf\)",
+    ):
+        AttentionPolynomialRegressor(attention="boltzmann", beta=0.0).fit(
+            [[0.0], [1.0]], [0.0, 1.0]
+        )
+
+
+@pytest.mark.slow
+def test_the_default_temperature_gives_f2_to_one_part_in_a_million():
+    from sklearn_attnpoly.paper.datasets import PAPER_F2, paper_f2
+
+    est = AttentionPolynomialRegressor.from_polynomial(
+        PAPER_F2, radius=5.0, attention="boltzmann"
+    )
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 10))
+    X *= 5 * rng.uniform(size=(20, 1)) / np.linalg.norm(X, axis=1, keepdims=True)
+    exact = paper_f2(X)
+    assert np.abs(est.predict(X) - exact).max() <= 1e-6 * np.abs(exact).max()
