@@ -712,7 +712,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
     def _check_sizes(self, shape, device):
         """Refuse, before enumerating anything, a fit that cannot fit."""
         n_samples, n_features = shape
-        gradient = self.solver != "lstsq"
+        gradient = self.solver in ("sgd", "adam")
         check_fit_fits(
             n_features,
             self.degree,
@@ -721,8 +721,11 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             batch_rows=min(self.batch_size, n_samples) if gradient else 1,
             dtype=_DTYPES[self.dtype],
             device=device,
-            monomials=self.solver != "varpro",
+            # the closed-form readout: lstsq, and the gradient solvers' start
+            monomials=self.solver == "lstsq"
+            or (gradient and self.readout_init == "lstsq"),
             attention=self.attention,
+            n_samples=n_samples,
         )
 
     def _directions(self, n_features, rng):

@@ -29,7 +29,7 @@ def n_power_features(n_features, degree):
     return math.comb(n_features + degree, degree) - 1
 
 
-def fit_bytes(n_features, degree, n_directions, monomials=True):
+def fit_bytes(n_features, degree, n_directions, monomials=True, n_samples=1):
     """Bytes of the largest float64 arrays a fit holds on the CPU.
 
     Choosing the power slots factors ``V_q``, an ``n x C(d - 1 + q, q)``
@@ -37,19 +37,32 @@ def fit_bytes(n_features, degree, n_directions, monomials=True):
     equations, their scaled copy and their factor are ``p x p`` each, with ``p
     = min(n q, C(d + q, q) - 1)`` features (``3 p^2``). A fit that never forms
     the monomials (``monomials=False``: the varpro solver, whose readout is a
-    ridge on the ``n q`` slots) holds only the ``p x p`` arrays, ``p = n q``.
+    ridge on the ``n q`` slots) holds only the ``p x p`` arrays, ``p = n q``;
+    one that does holds the readout's data too (:func:`readout_bytes`).
     """
     if not monomials:
         p = n_directions * degree
         return 8 * 3 * p * p
     n_q = n_lattice_directions(n_features, degree)
     p = min(n_directions * degree, n_power_features(n_features, degree))
-    return 8 * (2 * n_directions * n_q + 3 * p * p)
+    return 8 * (2 * n_directions * n_q + 3 * p * p) + readout_bytes(
+        n_features, degree, n_samples
+    )
+
+
+def readout_bytes(n_features, degree, n_samples):
+    """Bytes of the closed-form readout's data: the moments of degree ``2q``
+    (``C(d + 2q, 2q)``, with their position tables, about 3 arrays), or,
+    with few rows, the monomials of every row (``N (C(d + q, q) - 1)``,
+    twice); the fit takes the cheaper (``_readout.choose_method``)."""
+    moments = 3 * math.comb(n_features + 2 * degree, 2 * degree)
+    dual = 2 * n_samples * n_power_features(n_features, degree)
+    return 8 * min(moments, dual)
 
 
 def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
                    dtype, device, monomials=True,
-                   attention="hardmax"):  # fmt: skip
+                   attention="hardmax", n_samples=1):  # fmt: skip
     """Raise a MemoryError, before any enumeration, for a fit that cannot fit.
 
     Parameters
@@ -68,9 +81,11 @@ def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
         power slots (every solver but varpro).
     attention : {"hardmax", "boltzmann"}, default="hardmax"
         The blocks' maximum; the Boltzmann blocks score every pair of tokens.
+    n_samples : int, default=1
+        Training rows.
     """
     n = n_directions or n_lattice_directions(n_features, degree)
-    needed = fit_bytes(n_features, degree, n, monomials)
+    needed = fit_bytes(n_features, degree, n, monomials, n_samples)
     available = available_memory("cpu")
     if needed > available:
         lattice = " (C(d - 1 + q, q))" if n_directions is None else ""
