@@ -191,7 +191,10 @@ def run_one(section, model, seed, arg):
             "mlp": lambda: make_pipeline(
                 StandardScaler(),
                 MLPRegressor(
-                    (arg,), early_stopping=True, max_iter=500, random_state=seed
+                    hidden_layer_sizes=(arg,),
+                    early_stopping=True,
+                    max_iter=500,
+                    random_state=seed,
                 ),
             ),
         }[model]()

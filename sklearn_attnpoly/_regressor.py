@@ -668,6 +668,10 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
 
     @property
     def error_bound_(self):
+        """Bound on the distance from the hardmax network, per output.
+
+        See the class's Attributes.
+        """
         return self.net_.module_.error_bound() * self.target_scaling_.scale
 
     # -- helpers ---------------------------------------------------------------

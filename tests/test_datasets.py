@@ -118,17 +118,22 @@ def test_datasets_is_an_attribute_of_the_package():
 
 def test_api_docs_list_every_public_name():
     """Each public package's names are listed in its section of the API page;
-    the laboratory's names that the top package also gives are listed once,
-    in the laboratory's section; subpackages have sections of their own."""
+    the names that the top package also gives from a subpackage (the
+    laboratory's, the network) are listed once, in the subpackage's section;
+    the datasets' constants are described in their module's docstring."""
     import sklearn_attnpoly
     from sklearn_attnpoly import attention, paper
 
     api = (Path(__file__).parents[1] / "docs" / "api.rst").read_text()
+    constants = {n for n in paper.datasets.__all__ if n.isupper()}
+    assert all(f"``{n}``" in paper.datasets.__doc__ for n in constants)
     sections = {
-        "sklearn_attnpoly": set(sklearn_attnpoly.__all__) - set(sklearn_attnpoly._LAZY),
+        "sklearn_attnpoly": set(sklearn_attnpoly.__all__)
+        - set(sklearn_attnpoly._LAZY)
+        - set(attention.__all__),
         "sklearn_attnpoly.attention": set(attention.__all__),
         "sklearn_attnpoly.paper": set(paper.__all__) - {"datasets"},
-        "sklearn_attnpoly.paper.datasets": set(paper.datasets.__all__),
+        "sklearn_attnpoly.paper.datasets": set(paper.datasets.__all__) - constants,
     }
     for module, names in sections.items():
         section = api.split(f".. currentmodule:: {module}\n")[1]

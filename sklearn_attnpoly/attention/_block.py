@@ -226,6 +226,8 @@ class StructuredProductBlock(_ProductBlock):
         The empty entry that receives ``-x_i y_i``.
     M : float
         The bound on ``|x_i|`` and ``|y_i|``.
+    bonus : float, default=None
+        The diagonal bonus, ``2 M^2`` (Lemma 3.1's) when None.
     """
 
     def forward(self, Z):

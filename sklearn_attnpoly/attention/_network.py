@@ -272,8 +272,12 @@ class AttentionPolynomialNetwork(nn.Module):
 
     @property
     def fused(self):
-        """Whether the chain runs fused (:mod:`._fused_chain`): the structured
-        engine with the one-hot maximum."""
+        """Whether the chain of blocks runs fused, in one pass.
+
+        True for the structured engine with the one-hot maximum
+        (``_fused_chain``); the Boltzmann blocks and the dense engine run
+        block by block.
+        """
         return self.engine == "structured" and self.attention == "hardmax"
 
     def error_bound(self, scale_exponent=0):
