@@ -35,8 +35,8 @@ class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
     linearly. Their theorem: with head size 1 this one layer already
     memorises any finite sample and approximates continuous
     permutation-equivariant functions. Inputs and targets are standardised
-    (with the sample weights) before training; all parameters are trained
-    by mini-batch gradient steps through skorch.
+    (with the sample weights) before training; all parameters are trained,
+    in float64, by mini-batch gradient steps through skorch.
 
     Parameters
     ----------
@@ -198,7 +198,7 @@ class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
             torch.manual_seed(seed)
             module = OneLayerTransformer(
                 X.shape[1], Y.shape[1], self.d_model, self.hidden_size, self.rank
-            )
+            ).double()
         optimizer = torch.optim.Adam if self.solver == "adam" else torch.optim.SGD
         options = (
             {"optimizer__betas": (0.9, 0.9)}
@@ -234,10 +234,10 @@ class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
             **options,
         )
         X_dict = {
-            "X": self._standardise(X).astype(np.float32),
-            "sample_weight": (w / w.mean()).astype(np.float32),
+            "X": self._standardise(X),
+            "sample_weight": w / w.mean(),
         }
-        net.fit(X_dict, ((Y - self.y_mean_) / self.y_scale_).astype(np.float32))
+        net.fit(X_dict, (Y - self.y_mean_) / self.y_scale_)
         self.net_ = net
         self.n_outputs_ = Y.shape[1]
         self.device_ = device
@@ -259,7 +259,7 @@ class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        Y = self.net_.predict(self._standardise(X).astype(np.float32))
+        Y = self.net_.predict(self._standardise(X))
         Y = Y.astype(np.float64) * self.y_scale_ + self.y_mean_
         return Y[:, 0] if self.n_outputs_ == 1 else Y
 

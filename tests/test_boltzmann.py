@@ -67,8 +67,12 @@ def _networks(beta, radius=2.0, d=3, q=3, seed=0):
 
 
 @pytest.mark.parametrize("beta", [2.0, 8.0, 40.0])
-def test_the_two_engines_are_equal_values_and_gradients(beta):
+@pytest.mark.parametrize("reach", [1.0, 30.0])
+def test_the_two_engines_are_equal_values_and_gradients(beta, reach):
+    """Inside the guard radius, and far outside it (30 times), where the
+    diagonal no longer wins and the softmax spreads over the tokens."""
     nets, x = _networks(beta)
+    x = reach * x
     outputs, grads = {}, {}
     for name in ("dense", "structured"):
         net = nets[name]

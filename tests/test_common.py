@@ -32,6 +32,9 @@ ESTIMATORS = [
         for solver in ("sgd", "adam")
     ),
     AttentionPolynomialRegressor(engine="dense", n_directions=12),
+    # softmax attention: the Boltzmann blocks, closed form and gradient
+    AttentionPolynomialRegressor(attention="boltzmann"),
+    AttentionPolynomialRegressor(attention="boltzmann", solver="adam", max_epochs=3),
     # learned directions, few, with short L-BFGS runs
     AttentionPolynomialRegressor(solver="varpro", n_directions=2, max_iter=5),
     *(
@@ -98,24 +101,7 @@ def _array_api_results():
     return pickle.loads(done.stdout)
 
 
-def _expected_failures(estimator):
-    if isinstance(estimator, OneLayerTransformerRegressor):
-        reason = (
-            "float32 gradient steps: weights and repeated rows give the same "
-            "loss, but Adam's path through it differs by rounding"
-        )
-    elif getattr(estimator, "solver", None) == "varpro":
-        reason = (
-            "an iterative optimiser: weights and repeated rows give the same "
-            "reduced loss (tests/test_varpro.py checks it to 1e-10), but "
-            "L-BFGS's path through it differs by rounding, and its end with it"
-        )
-    else:
-        return {}
-    return {"check_sample_weight_equivalence_on_dense_data": reason}
-
-
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
+@parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check, request):
     if not _is_array_api_check(check):
         check(estimator)
