@@ -104,7 +104,10 @@ def plot_convergence(rows, task, path):
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE (log scale)")
-    ax.set_title(f"{task}: convergence of the three models (paper's Figure 3)")
+    models = (
+        "the three models" if len(rows) == 3 else ", ".join(r["model"] for r in rows)
+    )
+    ax.set_title(f"{task}: convergence of {models} (paper's Figure 3)")
     ax.legend(fontsize=8)
     _save(fig, path)
 
