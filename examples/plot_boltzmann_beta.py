@@ -7,7 +7,7 @@ Lemma 3.1's one-hot maximum, read as the Boltzmann operator
 ``a . softmax(b a)`` (Kajitsuka and Sato, 2023). The network is then the
 polynomial only up to the operator's deficit, which falls like ``e^-beta``;
 ``error_bound_`` certifies it from the blocks' gaps and the readout. Here a
-random polynomial of degree 4 in 3 variables is built as a network at several
+polynomial of degree 4 in 3 variables is built as a network at several
 ``beta``; the measured largest error on points of the ball and the certified
 bound are plotted on a log scale.
 """
