@@ -138,6 +138,10 @@ class AttentionPolynomialNetwork(nn.Module):
         if mask is None:
             mask = torch.ones(n, degree, dtype=torch.bool)
         self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.bool))
+        # the readout of slot k is beta_ik / slot_scale_k: 1 unless a gradient
+        # solver starts from zeros, where slots of very different sizes would
+        # need steps of very different sizes (see ``readout``)
+        self.register_buffer("slot_scale", torch.ones(degree, dtype=dtype))
         self.to(dtype)
 
     def slots(self, x):
@@ -219,7 +223,7 @@ class AttentionPolynomialNetwork(nn.Module):
         Tensor of shape (batch, n_outputs)
             The network's output.
         """
-        beta = self.beta * self.mask[..., None]
+        beta = self.readout()
         if scale_exponent:
             x = x * 2.0**-scale_exponent
             scaled = beta * self._power_scales(scale_exponent)[:, None]
@@ -265,10 +269,25 @@ class AttentionPolynomialNetwork(nn.Module):
         k = torch.arange(1, q + 1, dtype=torch.float64)
         chain = torch.as_tensor(slot_rounding_errors(self._two_M2(), R, dtype))
         slot = chain + (k * d + math.sqrt(m)) * u * R**k
-        beta = (self.beta * self.mask[..., None]).detach().double().abs().cpu()
+        beta = (self.readout()).detach().double().abs().cpu()
         scales = self._power_scales(scale_exponent).double().cpu()
         error = torch.einsum("nko,k->o", beta, scales * slot)
         return error + math.sqrt(m) * u * self.b.detach().double().abs().cpu()
+
+    def readout(self):
+        """Return the readout ``beta`` the network applies, ``(n, q, n_outputs)``.
+
+        The parameter ``self.beta`` masked, and divided per degree by
+        ``slot_scale`` (all ones unless set): with ``slot_scale`` the typical
+        size of each slot, a gradient step moves every degree's coefficients
+        in proportion to what that degree can contribute.
+
+        Returns
+        -------
+        Tensor of shape (n, q, n_outputs)
+            The coefficients of the slots.
+        """
+        return self.beta * self.mask[..., None] / self.slot_scale[:, None]
 
     @property
     def fused(self):
@@ -300,7 +319,7 @@ class AttentionPolynomialNetwork(nn.Module):
         """
         if self.attention == "hardmax":
             return np.zeros(self.b.numel())
-        beta = (self.beta * self.mask[..., None]).detach().double().cpu().numpy()
+        beta = (self.readout()).detach().double().cpu().numpy()
         return boltzmann_error_bound(beta, self.radius, self.constants, scale_exponent)
 
     def _power_scales(self, scale_exponent):
@@ -353,7 +372,7 @@ class AttentionPolynomialNetwork(nn.Module):
         y_pred : Tensor of shape (batch, n_outputs)
             The output, without a graph.
         """
-        beta = self.beta * self.mask[..., None]
+        beta = self.readout()
         return WeightedMSEReadout.apply(
             x, self.F, beta, self.b, y, sample_weight, self._two_M2(), self.block_slots
         )
@@ -386,8 +405,5 @@ class AttentionPolynomialNetwork(nn.Module):
             The number of non-zero entries.
         """
         blocks = sum(block.count_nonzero() for block in self.blocks)
-        params = sum(
-            int(p.count_nonzero())
-            for p in (self.F, self.beta * self.mask[..., None], self.b)
-        )
+        params = sum(int(p.count_nonzero()) for p in (self.F, self.readout(), self.b))
         return blocks + params
