@@ -555,7 +555,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         )
         if gradient:
             if self.readout_init == "zeros" and self.scaling == "ball":
-                _scale_slots(module, X_scaled, rng)
+                _scale_slots(module, X_scaled, sample_weight, rng)
             self._train(X_scaled, Y_scaled, sample_weight)
         return self
 
@@ -858,9 +858,9 @@ _SLOT_SCALE_ROWS = 10000
 
 
 @torch.no_grad()
-def _scale_slots(module, X_scaled, rng):
-    """Set ``module.slot_scale`` to each degree's root-mean-square slot on
-    (up to ``_SLOT_SCALE_ROWS`` of) the training rows.
+def _scale_slots(module, X_scaled, sample_weight, rng):
+    """Set ``module.slot_scale`` to each degree's weighted root-mean-square
+    slot on (up to ``_SLOT_SCALE_ROWS`` of) the training rows.
 
     In the ball's units the slot of degree k is of size about ``|t|^k``, so
     from a zero readout the coefficients of high degrees need far larger
@@ -870,12 +870,15 @@ def _scale_slots(module, X_scaled, rng):
     ``lr=1e-2`` reaches a test MSE against the noiseless target that it does
     not reach without it (``tests/test_scaling.py``).
     """
-    rows = X_scaled
+    rows = np.arange(len(X_scaled))
     if len(rows) > _SLOT_SCALE_ROWS:
-        rows = rows[np.sort(rng.choice(len(rows), _SLOT_SCALE_ROWS, replace=False))]
-    x = torch.as_tensor(rows, dtype=module.F.dtype, device=module.F.device)
-    slots = module.slots(x)
-    size = slots.pow(2).mean(dim=(0, 1)).sqrt()
+        rows = np.sort(rng.choice(len(rows), _SLOT_SCALE_ROWS, replace=False))
+    x = torch.as_tensor(X_scaled[rows], dtype=module.F.dtype, device=module.F.device)
+    w = torch.as_tensor(
+        sample_weight[rows], dtype=module.F.dtype, device=module.F.device
+    )
+    squares = module.slots(x).pow(2).mean(dim=1)  # (rows, q)
+    size = (w @ squares / w.sum()).sqrt()
     module.slot_scale.copy_(torch.where(size > 0, size, torch.ones_like(size)))
 
 
