@@ -188,9 +188,10 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         the gradient solvers train the Boltzmann network itself.
     beta : float, default=40.0
         The Boltzmann blocks' inverse temperature, in units of each block's
-        certified gap (``attention="boltzmann"``): block ``k`` uses ``b_k =
-        beta / Delta_k``. Larger is closer to the hardmax; the error falls
-        like ``e^-beta``.
+        certified gap (``attention="boltzmann"``): block 1 uses ``b_1 = beta /
+        C_1`` and block ``k >= 2`` ``b_k = (beta + 8) / Delta_k``, so that
+        block 1's deficit, the same at every input, sets the error. Larger is
+        closer to the hardmax; the error falls like ``e^-beta``.
     readout_init : {"lstsq", "zeros"}, default="lstsq"
         Start of the gradient solvers' ``beta, b``: the closed-form ridge
         solution for the initial ``F``, or zeros. From zeros in the scaled
@@ -235,8 +236,10 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         A bound, in the target's units, on how far the network's predictions
         can be from the hardmax network's with the same parameters, for every
         input within the guard radius (0 for ``"hardmax"``), computed in exact
-        arithmetic from the blocks' certified gaps and the readout's
-        coefficients. ``predict`` warns with a
+        arithmetic from the blocks' certified gaps, the directions and the
+        readout's coefficients (block 1's deficit times a bound on the
+        polynomial the readout makes of it, plus the later blocks' worst
+        cases; :doc:`/theory`). ``predict`` warns with a
         :class:`BoltzmannErrorWarning` when it (scaled for rows beyond the
         guard radius) exceeds 1e-6 (float64) or 1e-3 (float32) of the largest
         ``|prediction|``.
@@ -737,6 +740,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             or (gradient and self.readout_init == "lstsq"),
             attention=self.attention,
             n_samples=n_samples,
+            gradients=gradient,
         )
 
     def _directions(self, n_features, rng):

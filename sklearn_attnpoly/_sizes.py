@@ -13,7 +13,7 @@ import torch
 
 from ._device import available_memory
 from .attention._block import check_dense_fits
-from .attention._boltzmann import BOLTZMANN_ARRAYS
+from .attention._boltzmann import boltzmann_arrays
 from .attention._tokens import TokenLayout
 
 
@@ -62,7 +62,7 @@ def readout_bytes(n_features, degree, n_samples):
 
 def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
                    dtype, device, monomials=True,
-                   attention="hardmax", n_samples=1):  # fmt: skip
+                   attention="hardmax", n_samples=1, gradients=False):  # fmt: skip
     """Raise a MemoryError, before any enumeration, for a fit that cannot fit.
 
     Parameters
@@ -83,6 +83,9 @@ def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
         The blocks' maximum; the Boltzmann blocks score every pair of tokens.
     n_samples : int, default=1
         Training rows.
+    gradients : bool, default=False
+        Whether the forward passes keep what a backward pass needs (the
+        gradient solvers).
     """
     n = n_directions or n_lattice_directions(n_features, degree)
     needed = fit_bytes(n_features, degree, n, monomials, n_samples)
@@ -101,7 +104,8 @@ def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
         check_dense_fits(batch_rows, layout, dtype, torch.device(device))
     elif attention == "boltzmann":
         itemsize = torch.empty((), dtype=dtype).element_size()
-        needed = BOLTZMANN_ARRAYS * batch_rows * n * n * itemsize
+        arrays = boltzmann_arrays(degree, gradients)
+        needed = arrays * batch_rows * n * n * itemsize
         available = available_memory(torch.device(device))
         if needed > available:
             raise MemoryError(

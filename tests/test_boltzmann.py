@@ -7,10 +7,15 @@ import numpy as np
 import pytest
 import scipy.special
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_attnpoly import AttentionPolynomialRegressor, BoltzmannErrorWarning
 from sklearn_attnpoly.attention import AttentionPolynomialNetwork, lattice_directions
-from sklearn_attnpoly.attention._boltzmann import boltzmann
+from sklearn_attnpoly.attention._boltzmann import (
+    boltzmann,
+    first_block_deficit,
+    first_block_gain,
+)
 
 
 def test_the_deficit_is_at_most_log_n_over_beta_and_its_sharp_form():
@@ -91,15 +96,57 @@ def test_the_two_engines_are_equal_values_and_gradients(beta, reach):
     )
 
 
-@pytest.mark.parametrize("beta", [8.0, 16.0, 40.0])
-def test_the_error_bound_holds_and_is_not_vacuous(beta):
+@pytest.mark.parametrize("beta", [8.0, 16.0, 24.0, 40.0])
+def test_the_error_bound_holds_and_is_within_ten_times_of_the_error(beta):
+    """At beta 8 to 24 the error is far above rounding: the bound is at most
+    10 times the largest error on 300 random points (0.47 and 0.33 of it
+    here, both outputs); at 40 both are at the rounding level."""
     nets, x = _networks(beta)
     with torch.no_grad():
         measured = (nets["structured"](x) - nets["hardmax"](x)).abs().amax(0).numpy()
     bound = nets["structured"].error_bound()
-    assert (measured <= bound).all()
-    assert (measured > 0).all() and (bound < 1e3 * measured).all()
+    rounding = 2 * nets["hardmax"].rounding_error().numpy()
+    assert (measured <= bound + rounding).all()
+    if beta < 40:
+        assert (measured > 1e3 * rounding).all()
+        assert (bound <= 10 * measured).all()
     assert (nets["hardmax"].error_bound() == 0).all()
+
+
+def test_block_one_deficit_is_the_same_for_every_token_and_input():
+    torch.manual_seed(0)
+    n, bonus, b = 7, 3.0, 1.5
+    t = 2 * torch.rand(50, n, dtype=torch.float64) - 1
+    scores = t[:, :, None] * torch.ones(n, dtype=torch.float64) + bonus * torch.eye(n)
+    deficit = scores.amax(-1) - boltzmann(scores, b)
+    expected = first_block_deficit(n, bonus, b)
+    assert expected == pytest.approx(6 * 3 * math.exp(-4.5) / (1 + 6 * math.exp(-4.5)))
+    torch.testing.assert_close(
+        deficit, torch.full_like(deficit, expected), rtol=1e-12, atol=0
+    )
+
+
+def test_first_block_gain_bounds_the_supremum_and_is_exact_on_axes():
+    radius = 1.5
+    # G_1 = a_1 + a_2 (-x_1) + a_3 x_1^2 along the first axis: sup |G_1| is
+    # reached at x_1 = -R with every term positive
+    axis = np.array([[1.0, 0.0, 0.0]])
+    a = np.array([[[0.5], [2.0], [1.0]]])
+    gain = first_block_gain(axis, a, radius)
+    assert gain[0] == pytest.approx(0.5 + 2 * radius + radius**2, rel=1e-12)
+    # random directions and readout: above the largest |G_1| found on the
+    # ball, below the readout's size
+    rng = np.random.default_rng(3)
+    F = rng.normal(size=(12, 3))
+    F /= np.linalg.norm(F, axis=1, keepdims=True)
+    a = rng.normal(size=(12, 4, 2))
+    x = rng.normal(size=(20000, 3))
+    x *= radius / np.linalg.norm(x, axis=1, keepdims=True)
+    t = x @ F.T
+    G = sum(np.einsum("bi,im->bm", (-t) ** k, a[:, k]) for k in range(4))
+    gain = first_block_gain(F, a, radius)
+    crude = (np.abs(a) * (radius ** np.arange(4))[None, :, None]).sum(axis=(0, 1))
+    assert (np.abs(G).max(axis=0) <= gain).all() and (gain < crude).all()
 
 
 def test_a_gap_that_is_not_certified_gives_no_bound():
@@ -116,7 +163,14 @@ def test_every_solver_fits_with_softmax_attention(solver):
     est = AttentionPolynomialRegressor(
         degree=2, attention="boltzmann", solver=solver, max_epochs=5,
         random_state=0, **kwargs,
-    ).fit(X, y)  # fmt: skip
+    )  # fmt: skip
+    if solver == "adam":
+        # the closed-form start is at zero loss; Adam's first steps (of size
+        # lr whatever the gradient) raise it, and the start is kept
+        with pytest.warns(ConvergenceWarning, match="epoch 0 were kept"):
+            est.fit(X, y)
+    else:
+        est.fit(X, y)
     assert est.score(X, y) > 0.99
     assert est.error_bound_.shape == (1,)
     if solver == "lstsq":  # the polynomial's readout: within the bound of it
@@ -153,3 +207,20 @@ def test_the_default_temperature_gives_f2_to_one_part_in_a_million():
     X *= 5 * rng.uniform(size=(20, 1)) / np.linalg.norm(X, axis=1, keepdims=True)
     exact = paper_f2(X)
     assert np.abs(est.predict(X) - exact).max() <= 1e-6 * np.abs(exact).max()
+    assert est.error_bound_[0] <= 1e-6 * np.abs(exact).max()
+
+
+def test_a_softmax_batch_that_cannot_fit_is_refused_before_any_work():
+    """f2's shape: 2002 tokens score each other in every one of the five
+    blocks, and training keeps every block's gaps and weights for the
+    backward pass: (2 q + 1) 4096 n^2 float64 entries, 1345.5 GiB."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(5000, 10)), rng.normal(size=5000)
+    est = AttentionPolynomialRegressor(
+        degree=5, attention="boltzmann", solver="adam", batch_size=4096
+    )
+    with pytest.raises(
+        MemoryError, match=r"attention='boltzmann' needs about 1345.5 GiB"
+    ):
+        est.fit(X, y)
+    assert not hasattr(est, "net_")

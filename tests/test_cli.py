@@ -48,6 +48,7 @@ def test_demo_writes_table_and_plots(tmp_path, monkeypatch, capsys):
         ("NN_width", 10, 41),
         ("NN_depth", "–", 57),
         ("PF+LR", "–", 7),
+        ("1-layer transformer", "–", 4385),
     ]:
         assert f"| f1 | {model} | {n} | {params} |" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == [

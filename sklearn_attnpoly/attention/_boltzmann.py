@@ -28,14 +28,17 @@ Lemma 3.1's bonus ``2 M^2`` can leave the gap arbitrarily close to 0 (at
 leads by at least ``Delta_k = C_k - w_k R^k`` (``w_1 = 0``: block 1 reads the
 constant 1, every gap is ``C``; ``w_k = 2`` for even ``k``, ``1`` for odd
 ``k >= 3``, from the signs of the slots it reads). Each block's inverse
-temperature is ``b_k = beta / Delta_k``: ``beta`` in units of the block's
+temperature is ``b_1 = beta / C_1`` and ``b_k = (beta + 8) / Delta_k`` for
+``k >= 2`` (:data:`LATER_BLOCK_MARGIN`): ``beta`` in units of the block's
 certified gap, so one ``beta`` sets every block's sharpness.
 
 Block ``k`` writes ``-t_i y_i + delta_k`` where the exact block writes
 ``-t_i y_i``, and ``y`` carries the previous blocks' errors, so the slots'
 errors obey ``|E_k| <= R |E_(k-1)| + eps_k`` (with the gaps shrunk by ``2 R
-|E_(k-1)|``); the readout adds them with its coefficients
-(:func:`boltzmann_error_bound`).
+|E_(k-1)|``). Block 1's deficit is the same for every token and input, so
+the readout turns it into ``delta_1 G_1(x)``, a polynomial whose supremum
+over the ball is bounded part by part, through its monomials or Bombieri's
+norm (:func:`first_block_gain`, :func:`boltzmann_error_bound`).
 """
 
 import math
@@ -44,14 +47,30 @@ import numpy as np
 import scipy.special
 import torch
 
+from .._polynomial import homogeneous_exponents, multinomial_coefficients
 from ._block import _ProductBlock, lemma_3_1_weights
+from ._directions import ridge_power_matrix
 
 #: ``c`` of the bonus ``C = c M^2``; any ``c > 2`` leaves a positive gap.
 BONUS_FACTOR = 3.0
 
+#: Blocks ``k >= 2`` run at ``beta + LATER_BLOCK_MARGIN`` in units of their
+#: certified gap: their worst-case deficits are then ``e^-8`` (about 3e-4) of
+#: block 1's, whose deficit is the same at every input, and the bound follows
+#: the error closely (:func:`boltzmann_error_bound`).
+LATER_BLOCK_MARGIN = 8.0
+
 #: ``(batch, n, n)``-sized arrays alive at once in a structured Boltzmann
-#: block: the scores, their gaps, the weights and their products.
-BOLTZMANN_ARRAYS = 5
+#: block without gradients: the gaps, their weights and a product.
+BOLTZMANN_ARRAYS = 3
+
+
+def boltzmann_arrays(degree, gradients):
+    """``(batch, n, n)``-sized arrays alive at once in a chain of ``degree``
+    structured Boltzmann blocks: :data:`BOLTZMANN_ARRAYS`, or, when the
+    forward pass keeps what the backward pass needs, the gaps and weights of
+    every block and one block's working array."""
+    return 2 * degree + 1 if gradients else BOLTZMANN_ARRAYS
 
 
 def boltzmann(scores, inverse_temperature):
@@ -109,7 +128,8 @@ def boltzmann_constants(bounds, radius, beta):
     for k, M in enumerate(bounds, start=1):
         C = BONUS_FACTOR * M * M
         gap = C - gap_deficit_weight(k) * radius**k
-        out.append((M, C, gap, beta / gap))
+        sharpness = beta if k == 1 else beta + LATER_BLOCK_MARGIN
+        out.append((M, C, gap, sharpness / gap))
     return out
 
 
@@ -211,11 +231,30 @@ class BoltzmannStructuredBlock(_ProductBlock):
             The tokens with ``-x_i y_i`` plus the deficit in the slot.
         """
         x, y = Z[..., self.x_entry], Z[..., self.y_entry]
-        alpha = x[..., :, None] * y[..., None, :]
-        eye = torch.eye(alpha.shape[-1], dtype=torch.bool, device=alpha.device)
-        alpha = torch.where(eye, alpha + self.two_M2.to(alpha.dtype), alpha)
+        b, C = self.inverse_temperature, self.two_M2.to(Z.dtype)
+        plain_diagonal = x * y
+        diagonal = plain_diagonal + C
+        # the top score, in O(1) per token: max_j x_i y_j is x_i max(y) or
+        # x_i min(y) (rounding is monotone, so it is the largest computed
+        # product too); any reference above every score gives the same value
+        # and, as boltz_b does not depend on it, the same gradient
+        extremes = torch.stack(
+            [x * y.amax(-1, keepdim=True), x * y.amin(-1, keepdim=True)]
+        )
+        top = torch.maximum(extremes.amax(0), diagonal).detach()
+        # gaps of the products x_i y_j, the diagonal's bonus left out ...
+        gaps = x[..., :, None] * y[..., None, :]
+        gaps.neg_().add_(top[..., None])
+        weights = torch.mul(gaps, -b).exp_()
+        numerator = torch.einsum("...j,...j->...", weights, gaps)
+        denominator = weights.sum(-1)
+        # ... then the diagonal's term swapped for the one with the bonus
+        plain_gap, gap = top - plain_diagonal, top - diagonal
+        plain_weight, weight = torch.exp(-b * plain_gap), torch.exp(-b * gap)
+        numerator = numerator - plain_weight * plain_gap + weight * gap
+        denominator = denominator - plain_weight + weight
         Z_out = Z.clone()
-        slot = Z[..., self.slot] + boltzmann(alpha, self.inverse_temperature)
+        slot = Z[..., self.slot] + top - numerator / denominator
         Z_out[..., self.slot] = self.feed_forward(slot)
         return Z_out
 
@@ -226,11 +265,40 @@ def _gap_term(gap, inverse_temperature):
     return d * math.exp(-inverse_temperature * d)
 
 
-def slot_error_bounds(n, radius, constants):
-    """Bounds ``e_k`` on ``|Boltzmann slot k - exact slot k|`` for ``|t| <= R``.
+def first_block_deficit(n, bonus, inverse_temperature):
+    """Block 1's deficit, the same for every token and every input.
 
+    Block 1 reads the constant 1, so token ``i``'s scores are ``t_i + C [i =
+    j]``: every other score is exactly ``C`` behind, and ``max - boltz_b =
+    (n - 1) C e^(-b C) / (1 + (n - 1) e^(-b C))``.
+
+    Parameters
+    ----------
+    n : int
+        Tokens.
+    bonus : float
+        ``C_1``.
+    inverse_temperature : float
+        ``b_1``.
+
+    Returns
+    -------
+    float
+    """
+    w = (n - 1) * math.exp(-inverse_temperature * bonus)
+    return bonus * w / (1.0 + w)
+
+
+def deficit_bounds(n, radius, constants):
+    """Bounds ``eps_k`` on block ``k``'s own deficit, for ``|t| <= R``.
+
+    ``eps_1`` is block 1's deficit itself (:func:`first_block_deficit`); for
+    ``k >= 2`` the gaps are at least ``Delta_k - 2 R E_(k-1)``, where
+    ``E_k = R E_(k-1) + eps_k`` bounds the slot's accumulated error, and the
+    deficit at most ``min((n - 1) sup_(d >= gap) d e^(-b d), W((n-1)/e)/b)``.
+    Slot ``k``'s accumulated error is at most ``E_k``.
     In exact arithmetic (the rounding of either network is separate, see
-    :meth:`AttentionPolynomialNetwork.rounding_error`). ``inf`` where a gap is
+    :meth:`AttentionPolynomialNetwork.rounding_error`); ``inf`` where a gap is
     not certified positive.
 
     Parameters
@@ -247,24 +315,98 @@ def slot_error_bounds(n, radius, constants):
     ndarray of shape (q,)
     """
     sharp = scipy.special.lambertw((n - 1) / math.e).real if n > 1 else 0.0
-    bounds, previous = [], 0.0
+    eps, accumulated = [], 0.0
     for k, (_, C, gap, b) in enumerate(constants, start=1):
-        certified = C if k == 1 else gap - 2 * radius * previous
-        if certified <= 0 or not math.isfinite(previous):
-            bounds.append(math.inf)
-            previous = math.inf
-            continue
-        deficit = min((n - 1) * _gap_term(certified, b), sharp / b)
-        previous = radius * previous + deficit
-        bounds.append(previous)
-    return np.array(bounds)
+        if k == 1:
+            deficit = first_block_deficit(n, C, b)
+        else:
+            certified = gap - 2 * radius * accumulated
+            if certified <= 0 or not math.isfinite(accumulated):
+                deficit = math.inf
+            else:
+                deficit = min((n - 1) * _gap_term(certified, b), sharp / b)
+        eps.append(deficit)
+        accumulated = radius * accumulated + deficit
+    return np.array(eps)
 
 
-def boltzmann_error_bound(beta, radius, constants, scale_exponent=0):
+#: Above this many entries (directions times monomials of one degree) the
+#: first block's gain is bounded from the readout's sizes alone.
+GAIN_EXPANSION_LIMIT = 2_000_000
+
+
+def first_block_gain(directions, coefficients, radius):
+    """Bound ``sup_(||x|| <= R) |G_1(x)|``, ``G_1 = sum_ik a_ik (-xi_i . x)^(k-1)``.
+
+    Block 1's deficit ``delta_1`` enters slot ``k`` of token ``i`` as
+    ``(-t_i)^(k-1) delta_1`` (each later block multiplies its input by
+    ``-t_i``), so the readout ``a`` turns it into ``delta_1 G_1(x)``. Each
+    homogeneous part ``p_s = sum_alpha c_alpha x^alpha`` of ``G_1`` is
+    expanded into monomials and bounded on the ball by the smaller of
+
+    - ``R^s sum_alpha |c_alpha| prod_j (alpha_j / s)^(alpha_j / 2)``, since
+      ``sup_(||x|| <= R) |x^alpha|`` is reached at ``x_j^2 = R^2 alpha_j /
+      s``;
+    - ``R^s [p_s]``, Bombieri's norm ``[p_s]^2 = sum_alpha alpha!/s!
+      c_alpha^2``: ``p_s(x)`` is the symmetric tensor of entries ``c_alpha
+      alpha!/s!`` applied to ``x`` ``s`` times, and its Frobenius norm is
+      ``[p_s]`` (equality for a power of one linear form).
+
+    The bound never exceeds the readout's size ``sum_ik |a_ik| R^(k-1)``,
+    which it falls back on for expansions above :data:`GAIN_EXPANSION_LIMIT`
+    entries.
+
+    Parameters
+    ----------
+    directions : ndarray of shape (n, d)
+        Rows of norm at most 1.
+    coefficients : ndarray of shape (n, q, n_outputs)
+        ``a``.
+    radius : float
+        ``R``.
+
+    Returns
+    -------
+    ndarray of shape (n_outputs,)
+    """
+    a = np.asarray(coefficients, dtype=np.float64)
+    n, q, _ = a.shape
+    d = directions.shape[1]
+    powers = radius ** np.arange(q)
+    crude = np.einsum("ikm,k->m", np.abs(a), powers)
+    if n * math.comb(d + q - 2, q - 1) > GAIN_EXPANSION_LIMIT:
+        return crude
+    gain = np.abs(a[:, 0].sum(axis=0))
+    for s in range(1, q):
+        part = ridge_power_matrix(directions, s).T @ (a[:, s] * (-1.0) ** s)
+        E = homogeneous_exponents(d, s)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sup = np.exp(np.where(E > 0, E / 2 * np.log(E / s), 0.0).sum(axis=1))
+        monomial = (np.abs(part) * sup[:, None]).sum(axis=0)
+        bombieri = np.sqrt((part**2 / multinomial_coefficients(E)[:, None]).sum(axis=0))
+        # rounding of the expansion: |c_alpha| is off by at most gamma_(n+s)
+        # times sum_i |a_is| s!/alpha! |xi_i^alpha|, and those sum to at most
+        # sum_i |a_is| ||xi_i||_1^s <= d^(s/2) sum_i |a_is| over alpha
+        slack = (n + s + 1) * np.finfo(np.float64).eps * d ** (s / 2)
+        slack = slack * np.abs(a[:, s]).sum(axis=0)
+        gain += (np.minimum(monomial, bombieri) + slack) * radius**s
+    return np.minimum(gain, crude)
+
+
+def boltzmann_error_bound(beta, radius, constants, scale_exponent=0, directions=None):
     """Bound ``|Boltzmann network - exact network|`` per output over ``||x|| <= R``.
 
-    ``sum_ik 2^(jk) |beta_ik| e_k`` with ``e_k`` of :func:`slot_error_bounds`
-    (``j = scale_exponent``: rows run through the blocks at ``2^-j x``).
+    Slot ``k`` of token ``i`` is off by ``sum_(l <= k) (-t_i)^(k-l) delta_li``
+    (block ``l``'s deficit, multiplied by ``-t_i`` in each later block), so
+    the output is off by ``delta_1 G_1(x) + sum_(l >= 2) sum_i delta_li
+    G_li(x)`` with ``G_li = sum_(k >= l) a_ik (-t_i)^(k-l)`` and ``a_ik =
+    2^(jk) beta_ik`` (``j = scale_exponent``: rows run through the blocks at
+    ``2^-j x``). The bound is ``delta_1 sup |G_1| + sum_(l >= 2) eps_l sum_i
+    sum_(k >= l) |a_ik| R^(k-l)`` (:func:`deficit_bounds`,
+    :func:`first_block_gain`; without ``directions``, ``sup |G_1|`` is
+    bounded by the readout's size). The blocks after the first run sharper
+    (:data:`LATER_BLOCK_MARGIN`), so block 1, whose deficit is the same at
+    every input, sets the error and the bound is reached where ``|G_1|`` is.
 
     Parameters
     ----------
@@ -276,15 +418,24 @@ def boltzmann_error_bound(beta, radius, constants, scale_exponent=0):
         :func:`boltzmann_constants`.
     scale_exponent : int, default=0
         ``j``.
+    directions : ndarray of shape (n, d), default=None
+        The rows ``xi_i``, for the first block's gain.
 
     Returns
     -------
     ndarray of shape (n_outputs,)
     """
-    beta = np.abs(np.asarray(beta, dtype=np.float64))
-    n, q, _ = beta.shape
-    e = slot_error_bounds(n, radius, constants)
-    scales = 2.0 ** (scale_exponent * np.arange(1, q + 1))
-    with np.errstate(invalid="ignore"):  # 0 * inf: a zero coefficient adds 0
-        terms = np.where(beta > 0, beta * (scales * e)[None, :, None], 0.0)
-    return terms.sum(axis=(0, 1))
+    a = np.asarray(beta, dtype=np.float64)
+    n, q, _ = a.shape
+    a = a * (2.0 ** (scale_exponent * np.arange(1, q + 1)))[None, :, None]
+    eps = deficit_bounds(n, radius, constants)
+    powers = radius ** np.arange(q)
+    bound = np.zeros(a.shape[2])
+    for l in range(q):  # block l + 1
+        # sum_i sum_(k >= l) |a_ik| R^(k-l): zero when nothing downstream reads it
+        reach = np.einsum("ikm,k->m", np.abs(a[:, l:]), powers[: q - l])
+        if l == 0 and directions is not None:
+            reach = first_block_gain(np.asarray(directions, np.float64), a, radius)
+        with np.errstate(invalid="ignore"):  # 0 * inf: nothing downstream adds 0
+            bound += np.where(reach > 0, eps[l] * reach, 0.0)
+    return bound

@@ -319,8 +319,11 @@ class AttentionPolynomialNetwork(nn.Module):
         """
         if self.attention == "hardmax":
             return np.zeros(self.b.numel())
-        beta = (self.readout()).detach().double().cpu().numpy()
-        return boltzmann_error_bound(beta, self.radius, self.constants, scale_exponent)
+        beta = self.readout().detach().double().cpu().numpy()
+        directions = self.F.detach().double().cpu().numpy()
+        return boltzmann_error_bound(
+            beta, self.radius, self.constants, scale_exponent, directions
+        )
 
     def _power_scales(self, scale_exponent):
         """``2^(jk)`` for ``k = 1..q``, infinite where it overflows."""

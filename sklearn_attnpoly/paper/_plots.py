@@ -40,6 +40,9 @@ def plot_demo_mse(rows, path):
         ax.set_title(f"paper's {task}: test MSE")
         ax.set_ylabel("test MSE (log scale)")
         ax.tick_params(axis="x", labelrotation=30)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
         ax.legend()
     _save(fig, path)
 
