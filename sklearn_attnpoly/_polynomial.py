@@ -8,23 +8,12 @@ by total degree; this module converts between the two and evaluates, rescales
 and shifts polynomials.
 """
 
+import itertools
 import math
 from collections.abc import Mapping
-from functools import lru_cache
 from numbers import Integral, Real
 
 import numpy as np
-
-
-@lru_cache(maxsize=64)
-def _homogeneous_exponents(n_variables, degree):
-    if n_variables == 1:
-        return ((degree,),)
-    return tuple(
-        (first,) + rest
-        for first in range(degree, -1, -1)
-        for rest in _homogeneous_exponents(n_variables - 1, degree - first)
-    )
 
 
 def homogeneous_exponents(n_variables, degree):
@@ -32,9 +21,23 @@ def homogeneous_exponents(n_variables, degree):
     descending, as an ``(n_degree, d)`` integer array.
 
     Their count is ``C(d - 1 + degree, degree)``, the dimension of the space of
-    homogeneous polynomials of that degree (the ``n_q`` of Lemma 3.3).
+    homogeneous polynomials of that degree (the ``n_q`` of Lemma 3.3). Each is
+    a multiset of ``degree`` variables; the multisets, as sorted tuples in
+    increasing lexicographic order, give the exponents in decreasing order.
     """
-    return np.array(_homogeneous_exponents(n_variables, degree), dtype=np.int64)
+    count = math.comb(n_variables - 1 + degree, degree)
+    variables = np.fromiter(
+        itertools.chain.from_iterable(
+            itertools.combinations_with_replacement(range(n_variables), degree)
+        ),
+        dtype=np.int64,
+        count=count * degree,
+    ).reshape(count, degree)
+    exponents = np.zeros((count, n_variables), dtype=np.int64)
+    rows = np.arange(count)
+    for k in range(degree):  # no row names a variable twice in one column
+        exponents[rows, variables[:, k]] += 1
+    return exponents
 
 
 def monomial_exponents(n_variables, degree):
@@ -130,10 +133,15 @@ def multinomial_coefficients(exponents):
     They are the coefficients of the multinomial expansion
     ``(xi . x)**k = sum_alpha k!/alpha! xi^alpha x^alpha``.
     """
-    exponents = np.asarray(exponents)
-    total = [math.factorial(int(k)) for k in exponents.sum(axis=1)]
-    parts = [math.prod(math.factorial(int(a)) for a in row) for row in exponents]
-    return np.array([t / p for t, p in zip(total, parts, strict=True)], dtype=float)
+    # |alpha|! / alpha! = prod_j C(alpha_1 + ... + alpha_j, alpha_j): binomials
+    # and their products are exact in float64 up to |alpha| = 18 (18! < 2^53)
+    exponents = np.asarray(exponents, dtype=np.int64)
+    partial = np.cumsum(exponents, axis=-1)
+    top = int(partial.max(initial=0))
+    binomials = np.array(
+        [[math.comb(m, k) for k in range(top + 1)] for m in range(top + 1)], float
+    )
+    return binomials[partial, exponents].prod(axis=-1)
 
 
 def monomials(X, exponents):

@@ -1,5 +1,6 @@
 """The frozen transformer core: tokens, Lemma 3.1, Lemma 3.3, Theorem 3.5."""
 
+import itertools
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn_attnpoly._polynomial import (
     evaluate,
     homogeneous_exponents,
     monomial_exponents,
+    multinomial_coefficients,
     substitute_affine,
     validate_coefficients,
 )
@@ -53,6 +55,21 @@ def test_homogeneous_exponents_count_and_order():
     for d, q in [(1, 4), (2, 2), (10, 5), (4, 3)]:
         assert len(homogeneous_exponents(d, q)) == math.comb(d - 1 + q, q)
     assert len(monomial_exponents(10, 5)) == math.comb(15, 5)
+    # every exponent of the degree, once, in decreasing lexicographic order
+    for d, q in [(1, 0), (1, 3), (3, 0), (3, 4), (5, 3)]:
+        every = [e for e in itertools.product(range(q + 1), repeat=d) if sum(e) == q]
+        assert homogeneous_exponents(d, q).tolist() == sorted(map(list, every))[::-1]
+
+
+def test_multinomial_coefficients_are_exact():
+    rng = np.random.default_rng(0)
+    exponents = rng.integers(0, 6, size=(500, 4))
+    exact = [
+        math.factorial(int(sum(e))) // math.prod(math.factorial(int(a)) for a in e)
+        for e in exponents
+    ]
+    assert multinomial_coefficients(exponents).tolist() == [float(v) for v in exact]
+    assert multinomial_coefficients(np.zeros((2, 3), dtype=int)).tolist() == [1.0, 1.0]
 
 
 def test_evaluate_known_values():

@@ -37,8 +37,8 @@ Block ``k`` writes ``-t_i y_i + delta_k`` where the exact block writes
 errors obey ``|E_k| <= R |E_(k-1)| + eps_k`` (with the gaps shrunk by ``2 R
 |E_(k-1)|``). Block 1's deficit is the same for every token and input, so
 the readout turns it into ``delta_1 G_1(x)``, a polynomial whose supremum
-over the ball is bounded part by part, through its monomials or Bombieri's
-norm (:func:`first_block_gain`, :func:`boltzmann_error_bound`).
+over the ball is bounded part by part through Bombieri's norm
+(:func:`first_block_gain`, :func:`boltzmann_error_bound`).
 """
 
 import math
@@ -47,9 +47,7 @@ import numpy as np
 import scipy.special
 import torch
 
-from .._polynomial import homogeneous_exponents, multinomial_coefficients
 from ._block import _ProductBlock, lemma_3_1_weights
-from ._directions import ridge_power_matrix
 
 #: ``c`` of the bonus ``C = c M^2``; any ``c > 2`` leaves a positive gap.
 BONUS_FACTOR = 3.0
@@ -330,31 +328,20 @@ def deficit_bounds(n, radius, constants):
     return np.array(eps)
 
 
-#: Above this many entries (directions times monomials of one degree) the
-#: first block's gain is bounded from the readout's sizes alone.
-GAIN_EXPANSION_LIMIT = 2_000_000
-
-
 def first_block_gain(directions, coefficients, radius):
     """Bound ``sup_(||x|| <= R) |G_1(x)|``, ``G_1 = sum_ik a_ik (-xi_i . x)^(k-1)``.
 
     Block 1's deficit ``delta_1`` enters slot ``k`` of token ``i`` as
     ``(-t_i)^(k-1) delta_1`` (each later block multiplies its input by
     ``-t_i``), so the readout ``a`` turns it into ``delta_1 G_1(x)``. Each
-    homogeneous part ``p_s = sum_alpha c_alpha x^alpha`` of ``G_1`` is
-    expanded into monomials and bounded on the ball by the smaller of
-
-    - ``R^s sum_alpha |c_alpha| prod_j (alpha_j / s)^(alpha_j / 2)``, since
-      ``sup_(||x|| <= R) |x^alpha|`` is reached at ``x_j^2 = R^2 alpha_j /
-      s``;
-    - ``R^s [p_s]``, Bombieri's norm ``[p_s]^2 = sum_alpha alpha!/s!
-      c_alpha^2``: ``p_s(x)`` is the symmetric tensor of entries ``c_alpha
-      alpha!/s!`` applied to ``x`` ``s`` times, and its Frobenius norm is
-      ``[p_s]`` (equality for a power of one linear form).
-
-    The bound never exceeds the readout's size ``sum_ik |a_ik| R^(k-1)``,
-    which it falls back on for expansions above :data:`GAIN_EXPANSION_LIMIT`
-    entries.
+    homogeneous part ``p_s(x) = sum_i c_i (xi_i . x)^s`` (``c_i = (-1)^s
+    a_i,s+1``) is at most ``R^s [p_s]`` on the ball, with Bombieri's norm
+    ``[p]^2 = sum_alpha alpha!/s! p_alpha^2``: ``p(x)`` is the Bombieri inner
+    product of ``p`` with ``(x . y)^s``, whose norm is ``||x||^s``. For powers
+    of linear forms ``<(u . y)^s, (v . y)^s> = (u . v)^s``, so ``[p_s]^2 =
+    c^T (Xi Xi^T)^s c`` (elementwise power of the directions' Gram matrix): no
+    expansion into monomials. The bound never exceeds the readout's size
+    ``sum_ik |a_ik| R^(k-1)``, and equals ``sum_s |c| R^s`` for one direction.
 
     Parameters
     ----------
@@ -371,25 +358,20 @@ def first_block_gain(directions, coefficients, radius):
     """
     a = np.asarray(coefficients, dtype=np.float64)
     n, q, _ = a.shape
-    d = directions.shape[1]
-    powers = radius ** np.arange(q)
-    crude = np.einsum("ikm,k->m", np.abs(a), powers)
-    if n * math.comb(d + q - 2, q - 1) > GAIN_EXPANSION_LIMIT:
-        return crude
+    directions = np.asarray(directions, dtype=np.float64)
+    crude = np.einsum("ikm,k->m", np.abs(a), radius ** np.arange(q))
+    gram = directions @ directions.T
+    # rounding: the quadratic form is off by at most about (n + d + q) u
+    # (sum_i |c_i|)^2, which the square root turns into this share of sum |c|
+    slack = math.sqrt((n + directions.shape[1] + q) * np.finfo(np.float64).eps)
     gain = np.abs(a[:, 0].sum(axis=0))
+    power = np.ones_like(gram)
     for s in range(1, q):
-        part = ridge_power_matrix(directions, s).T @ (a[:, s] * (-1.0) ** s)
-        E = homogeneous_exponents(d, s)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sup = np.exp(np.where(E > 0, E / 2 * np.log(E / s), 0.0).sum(axis=1))
-        monomial = (np.abs(part) * sup[:, None]).sum(axis=0)
-        bombieri = np.sqrt((part**2 / multinomial_coefficients(E)[:, None]).sum(axis=0))
-        # rounding of the expansion: |c_alpha| is off by at most gamma_(n+s)
-        # times sum_i |a_is| s!/alpha! |xi_i^alpha|, and those sum to at most
-        # sum_i |a_is| ||xi_i||_1^s <= d^(s/2) sum_i |a_is| over alpha
-        slack = (n + s + 1) * np.finfo(np.float64).eps * d ** (s / 2)
-        slack = slack * np.abs(a[:, s]).sum(axis=0)
-        gain += (np.minimum(monomial, bombieri) + slack) * radius**s
+        power *= gram
+        c = a[:, s]  # the sign (-1)^s does not change the norm
+        squared = np.einsum("im,ij,jm->m", c, power, c)
+        bombieri = np.sqrt(np.maximum(squared, 0.0)) + slack * np.abs(c).sum(axis=0)
+        gain += bombieri * radius**s
     return np.minimum(gain, crude)
 
 
