@@ -294,7 +294,6 @@ def deficit_bounds(n, radius, constants):
     ``k >= 2`` the gaps are at least ``Delta_k - 2 R E_(k-1)``, where
     ``E_k = R E_(k-1) + eps_k`` bounds the slot's accumulated error, and the
     deficit at most ``min((n - 1) sup_(d >= gap) d e^(-b d), W((n-1)/e)/b)``.
-    Slot ``k``'s accumulated error is at most ``E_k``.
     In exact arithmetic (the rounding of either network is separate, see
     :meth:`AttentionPolynomialNetwork.rounding_error`); ``inf`` where a gap is
     not certified positive.
