@@ -63,20 +63,21 @@ def largest_first_block_gain(module, rng, starts=32, steps=150):
     F = module.F.detach()
     a = module.readout().detach()[..., 0]  # (n, q)
     R, q = module.radius, a.shape[1]
+
+    def gain(x):
+        t = x @ F.T
+        return sum(((-t) ** k * a[:, k]).sum(-1) for k in range(q))
+
     x = torch.as_tensor(ball_points(rng, starts, F.shape[1], R)).requires_grad_()
     opt = torch.optim.Adam([x], lr=0.05 * R)
     for _ in range(steps):
-        t = x @ F.T
-        G = sum(((-t) ** k * a[:, k]).sum(-1) for k in range(q))
         opt.zero_grad()
-        (-G.abs().sum()).backward()
+        (-gain(x).abs().sum()).backward()
         opt.step()
         with torch.no_grad():
             x *= (R / x.norm(dim=1, keepdim=True)).clamp(max=1.0)
     with torch.no_grad():
-        t = x @ F.T
-        G = sum(((-t) ** k * a[:, k]).sum(-1) for k in range(q))
-    return x.detach()[G.abs().argmax()][None]
+        return x.detach()[gain(x).abs().argmax()][None]
 
 
 def quantiles(values):

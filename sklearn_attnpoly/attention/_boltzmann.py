@@ -236,10 +236,8 @@ class BoltzmannStructuredBlock(_ProductBlock):
         # x_i min(y) (rounding is monotone, so it is the largest computed
         # product too); any reference above every score gives the same value
         # and, as boltz_b does not depend on it, the same gradient
-        extremes = torch.stack(
-            [x * y.amax(-1, keepdim=True), x * y.amin(-1, keepdim=True)]
-        )
-        top = torch.maximum(extremes.amax(0), diagonal).detach()
+        top = torch.maximum(x * y.amax(-1, keepdim=True), x * y.amin(-1, keepdim=True))
+        top = torch.maximum(top, diagonal).detach()
         # gaps of the products x_i y_j, the diagonal's bonus left out ...
         gaps = x[..., :, None] * y[..., None, :]
         gaps.neg_().add_(top[..., None])
@@ -414,9 +412,10 @@ def boltzmann_error_bound(beta, radius, constants, scale_exponent=0, directions=
     bound = np.zeros(a.shape[2])
     for l in range(q):  # block l + 1
         # sum_i sum_(k >= l) |a_ik| R^(k-l): zero when nothing downstream reads it
-        reach = np.einsum("ikm,k->m", np.abs(a[:, l:]), powers[: q - l])
         if l == 0 and directions is not None:
-            reach = first_block_gain(np.asarray(directions, np.float64), a, radius)
+            reach = first_block_gain(directions, a, radius)
+        else:
+            reach = np.einsum("ikm,k->m", np.abs(a[:, l:]), powers[: q - l])
         with np.errstate(invalid="ignore"):  # 0 * inf: nothing downstream adds 0
             bound += np.where(reach > 0, eps[l] * reach, 0.0)
     return bound

@@ -24,9 +24,9 @@ from ._block import (
     check_dense_fits,
 )
 from ._boltzmann import (
-    BOLTZMANN_ARRAYS,
     BoltzmannDenseBlock,
     BoltzmannStructuredBlock,
+    boltzmann_arrays,
     boltzmann_constants,
     boltzmann_error_bound,
 )
@@ -347,7 +347,7 @@ class AttentionPolynomialNetwork(nn.Module):
         if self.engine == "dense":
             per_row += DENSE_ARRAYS * n * self.layout.width
         elif self.attention == "boltzmann":
-            per_row += BOLTZMANN_ARRAYS * n * n
+            per_row += boltzmann_arrays(self.degree, gradients=False) * n * n
         return per_row * self.F.element_size()
 
     def weighted_mse_loss(self, x, y, sample_weight):
