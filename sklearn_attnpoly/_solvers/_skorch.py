@@ -190,23 +190,37 @@ class OnePassNet(NeuralNetRegressor):
 
 
 class KeepBestParameters(Callback):
-    """Keep the parameters of the epoch with the lowest training loss, and
-    put them back if the run diverged, with a
-    :class:`~sklearn.exceptions.ConvergenceWarning` that names ``lr``.
+    """Keep the parameters of the epoch with the lowest training loss, the
+    start included, and end the run with them.
 
     skorch's ``Checkpoint(load_best=True)`` in memory, for the start and the
     epochs of one call to ``fit`` or ``partial_fit``: the start (epoch 0) is
     scored by one pass over the training data at the net's batch size, each
     epoch by its ``train_loss``, the batch losses weighted by batch size as
-    skorch weighs them. Losses below the machine epsilon of the parameters'
-    dtype are rounding noise and count as equal to it, so that of a run that
-    starts at an exact fit the start is kept. The run diverged when its last
-    epoch's loss is more than ``ratio`` times the lowest; a run that did not
-    diverge keeps its last parameters.
+    skorch weighs them. At the end of the run the last parameters are scored
+    by the same exact pass; when that loss is above the lowest one kept, the
+    kept parameters are put back, so a run never ends worse, on its training
+    loss, than it started (a closed-form start is never lost to the first
+    steps). Losses below the machine epsilon of the parameters' dtype are
+    rounding noise and count as equal to it. When the last loss is more than
+    ``ratio`` times the lowest, the run diverged, and a
+    :class:`~sklearn.exceptions.ConvergenceWarning` that names ``lr`` says
+    so, unless the lowest loss is within the square root of that epsilon of
+    the targets' mean square: such parameters already fit the targets to the
+    precision the gradient steps work at, nothing was left to learn, and they
+    are what the run returns.
 
     Parameters
     ----------
     ratio : float, default=2.0
+        A run whose last loss exceeds ``ratio`` times its lowest diverged.
+
+    Attributes
+    ----------
+    best_epoch_ : int
+        The epoch whose parameters the run ends with (0 is the start).
+    best_loss_ : float
+        Its training loss.
     """
 
     def __init__(self, ratio=2.0):
@@ -214,6 +228,9 @@ class KeepBestParameters(Callback):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.floor_ = max(torch.finfo(p.dtype).eps for p in net.module_.parameters())
+        self.fitted_floor_ = (
+            self.floor_**0.5 * torch.as_tensor(y).double().square().mean().item()
+        )
         self.first_epoch_ = len(net.history) + 1
         self._keep(net, _mean_loss(net, X, y), epoch=self.first_epoch_ - 1)
 
@@ -222,24 +239,29 @@ class KeepBestParameters(Callback):
         if max(loss, self.floor_) < max(self.best_loss_, self.floor_):
             self._keep(net, loss, epoch=len(net.history))
 
-    def on_train_end(self, net, **kwargs):
-        if len(net.history) < self.first_epoch_:
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        last_epoch = len(net.history)
+        if last_epoch < self.first_epoch_:
             return
-        last = net.history[-1, "train_loss"]
-        if not last > self.ratio * max(self.best_loss_, self.floor_):
+        last = _mean_loss(net, X, y)  # the last parameters, scored exactly
+        if not max(last, self.floor_) > max(self.best_loss_, self.floor_):
+            self.best_epoch_, self.best_loss_ = last_epoch, last
             return
         params = dict(net.module_.named_parameters())
         with torch.no_grad():
             for name, value in self.best_.items():
                 params[name].copy_(value)
-        warnings.warn(
-            f"The training loss rose from {self.best_loss_:.3g} (epoch "
-            f"{self.best_epoch_}, where 0 is the start) to {last:.3g} (epoch "
-            f"{len(net.history)}): the run diverged. The parameters of epoch "
-            f"{self.best_epoch_} were kept. Lower lr (now {net.lr:g}).",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+        if last > self.ratio * max(self.best_loss_, self.floor_) and (
+            self.best_loss_ > self.fitted_floor_
+        ):
+            warnings.warn(
+                f"The training loss rose from {self.best_loss_:.3g} (epoch "
+                f"{self.best_epoch_}, where 0 is the start) to {last:.3g} (epoch "
+                f"{last_epoch}): the run diverged. The parameters of epoch "
+                f"{self.best_epoch_} were kept. Lower lr (now {net.lr:g}).",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
 
     def _keep(self, net, loss, epoch):
         self.best_loss_, self.best_epoch_ = loss, epoch
