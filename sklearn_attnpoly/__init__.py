@@ -24,7 +24,7 @@ import importlib
 from ._one_layer import OneLayerTransformerRegressor
 from ._regressor import AttentionPolynomialRegressor
 from ._regressor_cv import AttentionPolynomialRegressorCV
-from ._scaling import BoltzmannErrorWarning, OutOfBoundWarning
+from ._warnings import BoltzmannErrorWarning, OutOfBoundWarning
 from .attention import AttentionPolynomialNetwork
 
 __version__ = "0.2.0.dev0"

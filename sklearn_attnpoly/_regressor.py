@@ -19,6 +19,12 @@ from sklearn.utils.validation import (
 )
 
 from ._device import resolve_device
+from ._guard import (
+    apply_out_of_bound_policy,
+    check_boltzmann_error,
+    check_extension_precision,
+    check_guard_precision,
+)
 from ._polynomial import (
     monomial_exponents,
     substitute_affine,
@@ -26,15 +32,7 @@ from ._polynomial import (
     validate_coefficients,
 )
 from ._predict import network_output
-from ._scaling import (
-    AffineScaling,
-    TargetScaling,
-    check_boltzmann_error,
-    check_extension_precision,
-    check_guard_precision,
-    guard,
-    training_radius,
-)
+from ._scaling import AffineScaling, TargetScaling, training_radius
 from ._sizes import check_fit_fits
 from ._solvers._dask import dask_moments, is_dask_array
 from ._solvers._incremental import accumulate_batch
@@ -660,7 +658,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        X_scaled, exponents = guard(
+        X_scaled, exponents = apply_out_of_bound_policy(
             self.scaling_.transform(X), self.guard_radius_, self.out_of_bound
         )
         Y_scaled = network_output(self.net_.module_, X_scaled, exponents)

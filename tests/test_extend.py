@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from sklearn_attnpoly import AttentionPolynomialRegressor, OutOfBoundWarning
+from sklearn_attnpoly._guard import RELATIVE_TOLERANCE, guard_rounding
 from sklearn_attnpoly._polynomial import monomial_exponents
-from sklearn_attnpoly._scaling import RELATIVE_TOLERANCE, guard_rounding
 from sklearn_attnpoly.attention import block_bounds
 from sklearn_attnpoly.attention._fused_chain import _chain, slot_rounding_errors
 

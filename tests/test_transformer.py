@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_attnpoly import OneLayerTransformerRegressor
-from sklearn_attnpoly._one_layer_module import OneLayerTransformer
+from sklearn_attnpoly._one_layer import OneLayerTransformer
 
 
 def test_one_layer_memorises_random_labels():

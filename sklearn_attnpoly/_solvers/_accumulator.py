@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from .._scaling import AffineScaling, TargetScaling
+from .._scaling import AffineScaling, TargetScaling, ball_scaling, unit_if_zero
 from ._moments import (
     accumulate,
     graded_exponents,
@@ -238,18 +238,17 @@ class MomentAccumulator:
         :attr:`max_norm`, is at most ``max_norm + ||mean||`` from the mean)."""
         mean = self.mean()
         farthest = self.max_norm + np.linalg.norm(mean)
-        if not np.isfinite(farthest) or farthest <= np.finfo(float).tiny:
-            farthest = 1.0
-        return AffineScaling(
-            shift=self.frame.shift + self.frame.scale * mean,
-            scale=self.frame.scale * farthest / bound,
+        return ball_scaling(
+            self.frame.shift + self.frame.scale * mean,
+            self.frame.scale,
+            farthest,
+            bound,
         )
 
     def target_scaling(self):
         """The weighted mean and spread of the targets, in the caller's units."""
         centred = self.moved(self.origin, self.target_mean())
-        spread = np.sqrt(np.diag(centred.target_gram) / self.weight)
-        spread[spread <= np.finfo(float).tiny] = 1.0
+        spread = unit_if_zero(np.sqrt(np.diag(centred.target_gram) / self.weight))
         return TargetScaling(
             mean=self.target_frame.mean + self.target_frame.scale * self.target_mean(),
             scale=self.target_frame.scale * spread,

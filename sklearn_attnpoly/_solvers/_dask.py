@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from .._scaling import AffineScaling
+from .._scaling import AffineScaling, unit_if_zero
 from ._accumulator import MomentAccumulator
 
 
@@ -84,8 +84,7 @@ def dask_moments(estimator, X, y, sample_weight=None):
     ).compute()
     if spread.weight <= 0:
         raise ValueError("The rows have no positive weight.")
-    std = np.sqrt(np.maximum(spread.variance(), 0.0))
-    std[std <= np.finfo(float).tiny] = 1.0
+    std = unit_if_zero(np.sqrt(np.maximum(spread.variance(), 0.0)))
     frame = AffineScaling(shift=spread.mean(), scale=std)
     target_frame = spread.target_scaling()
     moments = [

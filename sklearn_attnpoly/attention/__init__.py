@@ -16,7 +16,7 @@ Nothing here is fitted to data; the estimators build these pieces and fit
 
 from ._block import DenseProductBlock, StructuredProductBlock, lemma_3_1_weights
 from ._directions import lattice_directions
-from ._fused_chain import slot_signs
+from ._fused_chain import slot_rounding_errors, slot_signs
 from ._network import AttentionPolynomialNetwork, block_bounds
 from ._tokens import TokenLayout
 
@@ -28,5 +28,6 @@ __all__ = [
     "block_bounds",
     "lattice_directions",
     "lemma_3_1_weights",
+    "slot_rounding_errors",
     "slot_signs",
 ]

@@ -7,20 +7,16 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import LRScheduler
 
-from ._device import resolve_device
-from ._one_layer_module import OneLayerTransformer
-from ._scaling import weighted_location_scale
-from ._solvers._skorch import KeepBestParameters, batch_loading, training_record
-from ._solvers._training import NonFiniteLossGuard, PolynomialNet, WeightedMSELoss
-from ._transaction import unchanged_on_error
+from .._device import resolve_device
+from .._scaling import weighted_location_scale
+from .._solvers._skorch import KeepBestParameters, batch_loading, training_record
+from .._solvers._training import NonFiniteLossGuard, PolynomialNet, WeightedMSELoss
+from .._transaction import unchanged_on_error
+from .._validation import validate_fit_data
+from ._module import OneLayerTransformer
 
 
 class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
@@ -179,18 +175,9 @@ class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
         self : object
             The fitted estimator; if ``fit`` raises, it is left as it was.
         """
-        X, y = validate_data(
-            self, X, y, multi_output=True, y_numeric=True, dtype=np.float64
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        w = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        keep = w > 0
-        X, Y, w = X[keep], y.reshape(len(y), -1)[keep], w[keep]
-        self.x_mean_, self.x_scale_ = _location_scale(X, w)
-        self.y_mean_, self.y_scale_ = _location_scale(Y, w)
+        X, Y, w = validate_fit_data(self, X, y, sample_weight)
+        self.x_mean_, self.x_scale_ = weighted_location_scale(X, w)
+        self.y_mean_, self.y_scale_ = weighted_location_scale(Y, w)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         device = resolve_device(self.device)
@@ -270,9 +257,3 @@ class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
-
-
-def _location_scale(A, w):
-    mean, scale = weighted_location_scale(A, w)
-    scale[scale <= np.finfo(float).tiny] = 1.0
-    return mean, scale
