@@ -54,7 +54,7 @@ def main():
     rows = []
     for beta in BETAS:
         softmax = AttentionPolynomialRegressor.from_polynomial(
-            PAPER_F2, attention="boltzmann", beta=beta
+            PAPER_F2, attention="boltzmann", inverse_temperature=beta
         ).net_.module_
         with torch.no_grad():
             error = (softmax(points) - y).abs()[:, 0]

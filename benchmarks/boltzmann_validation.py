@@ -111,7 +111,7 @@ def main():
         rounding = 2 * float(exact.rounding_error()[0])
         for beta in BETAS:
             softmax = AttentionPolynomialRegressor.from_polynomial(
-                polynomial, attention="boltzmann", beta=beta
+                polynomial, attention="boltzmann", inverse_temperature=beta
             ).net_.module_
             with torch.no_grad():
                 e_random = float((softmax(random_points) - y_random).abs().max())

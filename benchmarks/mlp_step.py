@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from skorch import NeuralNetRegressor
 
-from sklearn_attnpoly._solvers._skorch import paper_schedule
+from sklearn_attnpoly._solvers._skorch import one_cycle_schedule
 from sklearn_attnpoly.paper._baselines import relu_network
 from sklearn_attnpoly.paper._mlp_step import ChunkedMLPNet
 from sklearn_attnpoly.paper._protocol import PAPER_TASKS
@@ -33,7 +33,7 @@ def step_time(net_class, module, X, y, repeats):
         max_epochs=1,
         batch_size=len(X),
         train_split=None,
-        callbacks=paper_schedule(1e-3, steps, clip_norm=5.0),
+        callbacks=one_cycle_schedule(1e-3, steps, clip_norm=5.0),
         verbose=0,
     ).initialize()
     net.notify("on_train_begin", X=X, y=y)

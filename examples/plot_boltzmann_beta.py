@@ -44,12 +44,12 @@ betas = [6, 8, 10, 12, 16, 20, 24, 28, 32, 40]
 measured, bounds = [], []
 for beta in betas:
     est = AttentionPolynomialRegressor.from_polynomial(
-        polynomial, attention="boltzmann", beta=beta
+        polynomial, attention="boltzmann", inverse_temperature=beta
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the loose betas warn, as they should
         measured.append(np.abs(est.predict(X) - exact).max())
-    bounds.append(est.error_bound_[0])
+    bounds.append(est.error_bound_)
     print(f"beta {beta:3d}: measured {measured[-1]:.2e}, bound {bounds[-1]:.2e}")
 
 fig, ax = plt.subplots(figsize=(6.5, 4.2))

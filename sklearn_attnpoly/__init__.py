@@ -14,12 +14,10 @@ The package has three floors:
   baseline networks, the experiments of its section 5 and their plots, which
   the estimators never import.
 
-``sklearn_attnpoly.datasets``, :class:`~sklearn_attnpoly.paper.PaperMLPRegressor`
-and :func:`~sklearn_attnpoly.paper.make_baseline` still work from here; they
-live in :mod:`sklearn_attnpoly.paper` and are imported on first use.
+The laboratory is imported by name (``import sklearn_attnpoly.paper``), so
+that ``import sklearn_attnpoly`` loads neither it nor matplotlib;
+``sklearn_attnpoly.datasets`` is an alias of ``sklearn_attnpoly.paper.datasets``.
 """
-
-import importlib
 
 from ._one_layer import OneLayerTransformerRegressor
 from ._regressor import AttentionPolynomialRegressor
@@ -36,32 +34,5 @@ __all__ = [
     "BoltzmannErrorWarning",
     "OneLayerTransformerRegressor",
     "OutOfBoundWarning",
-    "PaperMLPRegressor",
     "__version__",
-    "attention",
-    "datasets",
-    "make_baseline",
-    "paper",
 ]
-
-# names of the laboratory reached from the top, imported on first use so that
-# ``import sklearn_attnpoly`` loads neither the laboratory nor matplotlib
-_LAZY = {
-    "PaperMLPRegressor": "sklearn_attnpoly.paper",
-    "make_baseline": "sklearn_attnpoly.paper",
-    "datasets": None,
-    "paper": None,
-}
-
-
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = _LAZY[name]
-    if module is None:
-        return importlib.import_module(f"{__name__}.{name}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))

@@ -98,7 +98,7 @@ def apply_out_of_bound_policy(X_scaled, radius, policy):
     return X_scaled, exponents
 
 
-def check_boltzmann_error(bound, Y, beta, dtype):
+def check_boltzmann_error(bound, Y, inverse_temperature, dtype):
     """Warn (:class:`BoltzmannErrorWarning`) when ``bound`` (per output,
     caller's units) exceeds :data:`RELATIVE_TOLERANCE` of the largest
     ``|prediction|`` of ``Y``."""
@@ -109,10 +109,11 @@ def check_boltzmann_error(bound, Y, beta, dtype):
             "With attention='boltzmann' these predictions may differ from the "
             f"fitted polynomial by up to {relative:.2g} of the largest "
             f"|prediction| (the certified bound), above the {tolerance:g} "
-            f"expected of {_dtype_name(dtype)}; a larger beta (now {beta:g}) "
+            f"expected of {_dtype_name(dtype)}; a larger inverse_temperature (now "
+            f"{inverse_temperature:g}) "
             "tightens it.",
             BoltzmannErrorWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of predict
         )
 
 
@@ -147,7 +148,7 @@ def check_extension_precision(error, Y, n_rows, dtype):
             f"error of {relative:.2g} relative to the largest |prediction|, "
             f"above the {tolerance:g} expected of {_dtype_name(dtype)}.",
             OutOfBoundWarning,
-            stacklevel=4,  # the caller of predict
+            stacklevel=5,  # the caller of predict
         )
 
 
@@ -191,3 +192,32 @@ def check_guard_precision(bound, headroom, degree, dtype):
         "Rows beyond the guard radius need no headroom: "
         "out_of_bound='extend' predicts the fitted polynomial there."
     )
+
+
+def check_prediction_precision(module, exponents, Y, target_scale):
+    """The checks ``predict`` makes of its predictions ``Y`` (caller's units).
+
+    Rows computed beyond the guard radius (``exponents > 0``) are checked by
+    their estimated rounding (:func:`check_extension_precision`); a softmax
+    network by its certified distance from the hardmax one
+    (:func:`check_boltzmann_error`).
+
+    Parameters
+    ----------
+    module : AttentionPolynomialNetwork
+    exponents : ndarray of shape (n_samples,)
+        The powers of two the rows were scaled by.
+    Y : ndarray of shape (n_samples, n_outputs)
+    target_scale : ndarray of shape (n_outputs,)
+        The target scaling's, from the network's units to the caller's.
+    """
+    if exponents.any():
+        error = module.rounding_error(int(exponents.max())).numpy()
+        check_extension_precision(
+            error * target_scale, Y, int(np.count_nonzero(exponents)), module.F.dtype
+        )
+    if module.attention == "boltzmann":
+        bound = module.error_bound(int(exponents.max(initial=0)))
+        check_boltzmann_error(
+            bound * target_scale, Y, module.inverse_temperature, module.F.dtype
+        )

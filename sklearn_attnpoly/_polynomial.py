@@ -51,6 +51,19 @@ def monomial_exponents(n_variables, degree):
 DENSE_CODES = 2**24
 
 
+def n_monomials(n_variables, degree):
+    """``C(d + q, q) - 1``: the monomials of degrees ``1..q`` in ``d``
+    variables, the constant left out (the readout's features with the
+    lattice directions).
+
+    Examples
+    --------
+    >>> n_monomials(10, 5)
+    3002
+    """
+    return math.comb(n_variables + degree, degree) - 1
+
+
 class MonomialTable:
     """All monomials of degree at most ``max_degree`` in ``n_variables`` variables.
 

@@ -1,54 +1,48 @@
-"""The scikit-learn estimator around the network of Theorem 3.5."""
+"""The scikit-learn estimator around the network of Theorem 3.5.
+
+It validates, scales, dispatches to a solver
+(:mod:`~sklearn_attnpoly._solvers._dispatch`) and stores the fitted state
+(:mod:`~sklearn_attnpoly._fitted`); the solvers, the network and the map
+between a polynomial and the network live below it.
+"""
 
 import copy
-import inspect
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_array,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import resolve_device
+from ._fitted import caller_polynomial, store_network
 from ._guard import (
     apply_out_of_bound_policy,
-    check_boltzmann_error,
-    check_extension_precision,
     check_guard_precision,
+    check_prediction_precision,
 )
-from ._polynomial import (
-    monomial_exponents,
-    substitute_affine,
-    to_dict,
-    validate_coefficients,
-)
+from ._polynomial import monomial_exponents, to_dict, validate_coefficients
 from ._predict import network_output
-from ._scaling import AffineScaling, TargetScaling, training_radius
-from ._sizes import check_fit_fits
+from ._scaling import AffineScaling, TargetScaling, fit_frames
 from ._solvers._dask import dask_moments, is_dask_array
-from ._solvers._incremental import accumulate_batch
-from ._solvers._readout import fit_readout, readout_from_moments
-from ._solvers._skorch import training_record
-from ._solvers._training import make_net
-from ._solvers._varpro import ReducedLoss, fit_directions
-from ._transaction import unchanged_on_error
-from .attention import AttentionPolynomialNetwork, lattice_directions, slot_signs
-from .attention._directions import (
-    expand_ridge_coefficients,
-    select_power_slots,
-    solve_ridge_coefficients,
+from ._solvers._dispatch import (
+    NetworkFit,
+    check_fit_size,
+    check_solver_options,
+    fit_from_moments,
+    fit_network,
+    initial_directions,
 )
+from ._solvers._incremental import accumulate_batch
+from ._transaction import unchanged_on_error
+from ._validation import validate_fit_data
+from .attention import NetworkSpec, exact_readout
 
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def _has_moments_solver(estimator):
@@ -61,7 +55,7 @@ def _has_moments_solver(estimator):
     return True
 
 
-class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
+class AttentionPolynomialRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Regression with the single-head self-attention transformer of Fang et al.
 
     The input ``x`` is scaled, projected by ``F`` (rows of norm at most 1) to
@@ -182,12 +176,19 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         most :attr:`error_bound_`, and gradients flow through the softmax.
         The closed form fits the polynomial (the hardmax network's readout);
         the gradient solvers train the Boltzmann network itself.
-    beta : float, default=40.0
+    inverse_temperature : float, default=40.0
         The Boltzmann blocks' inverse temperature, in units of each block's
-        certified gap (``attention="boltzmann"``): block 1 uses ``b_1 = beta /
-        C_1`` and block ``k >= 2`` ``b_k = (beta + 8) / Delta_k``, so that
-        block 1's deficit, the same at every input, sets the error. Larger is
-        closer to the hardmax; the error falls like ``e^-beta``.
+        certified gap (``attention="boltzmann"``): block 1 uses ``b_1 =
+        inverse_temperature / C_1`` and block ``k >= 2`` ``b_k =
+        (inverse_temperature + 8) / Delta_k``, so that block 1's deficit, the
+        same at every input, sets the error. Larger is closer to the hardmax;
+        the error falls like ``e^-inverse_temperature``.
+    beta : float, default="deprecated"
+        The former name of ``inverse_temperature``.
+
+        .. deprecated:: 0.2
+           ``beta`` was renamed ``inverse_temperature`` in 0.2 and will be
+           removed in 0.4 (``beta`` names the readout's coefficients).
     readout_init : {"lstsq", "zeros"}, default="lstsq"
         Start of the gradient solvers' ``beta, b``: the closed-form ridge
         solution for the initial ``F``, or zeros. From zeros in the scaled
@@ -228,17 +229,18 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         refits, in order.
     guard_radius_ : float
         The radius, in scaled units, the blocks were built for.
-    error_bound_ : ndarray of shape (n_outputs,)
-        A bound, in the target's units, on how far the network's predictions
-        can be from the hardmax network's with the same parameters, for every
-        input within the guard radius (0 for ``"hardmax"``), computed in exact
-        arithmetic from the blocks' certified gaps, the directions and the
-        readout's coefficients (block 1's deficit times a bound on the
-        polynomial the readout makes of it, plus the later blocks' worst
-        cases; :doc:`/theory`). ``predict`` warns with a
-        :class:`BoltzmannErrorWarning` when it (scaled for rows beyond the
-        guard radius) exceeds 1e-6 (float64) or 1e-3 (float32) of the largest
-        ``|prediction|``.
+    error_bound_ : float or ndarray of shape (n_outputs,)
+        A bound (a float for a single output, as ``intercept_`` is in
+        scikit-learn's linear models), in the target's units, on how far the
+        network's predictions can be from the hardmax network's with the same
+        parameters, for every input within the guard radius (0 for
+        ``"hardmax"``), computed in exact arithmetic from the blocks'
+        certified gaps, the directions and the readout's coefficients (block
+        1's deficit times a bound on the polynomial the readout makes of it,
+        plus the later blocks' worst cases; :doc:`/theory`). ``predict`` warns
+        with a :class:`BoltzmannErrorWarning` when it (scaled for rows beyond
+        the guard radius) exceeds 1e-6 (float64) or 1e-3 (float32) of the
+        largest ``|prediction|``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -295,7 +297,11 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         "scaling": [StrOptions({"ball", "none"})],
         "out_of_bound": [StrOptions({"extend", "warn", "raise", "clip"})],
         "attention": [StrOptions({"hardmax", "boltzmann"})],
-        "beta": [Interval(Real, 0, None, closed="neither")],
+        "inverse_temperature": [Interval(Real, 0, None, closed="neither")],
+        "beta": [
+            Interval(Real, 0, None, closed="neither"),
+            Hidden(StrOptions({"deprecated"})),
+        ],
         "readout_init": [StrOptions({"lstsq", "zeros"})],
         "dtype": [StrOptions({"float64", "float32"})],
         "device": [str],
@@ -322,7 +328,8 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         headroom=2.0,
         out_of_bound="extend",
         attention="hardmax",
-        beta=40.0,
+        inverse_temperature=40.0,
+        beta="deprecated",
         readout_init="lstsq",
         dtype="float64",
         device="auto",
@@ -345,6 +352,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         self.headroom = headroom
         self.out_of_bound = out_of_bound
         self.attention = attention
+        self.inverse_temperature = inverse_temperature
         self.beta = beta
         self.readout_init = readout_init
         self.dtype = dtype
@@ -353,7 +361,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         self.verbose = verbose
         self.random_state = random_state
 
-    # -- construction --------------------------------------------------------
+    # -- the polynomial in, and out ------------------------------------------------
 
     @classmethod
     def from_polynomial(
@@ -364,7 +372,8 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         engine="structured",
         dtype="float64",
         attention="hardmax",
-        beta=40.0,
+        inverse_temperature=40.0,
+        beta="deprecated",
     ):
         """A fitted estimator whose network is exactly the given polynomial.
 
@@ -386,8 +395,13 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         attention : {"hardmax", "boltzmann"}, default="hardmax"
             As the estimator's: ``"boltzmann"`` builds the softmax network of
             the same polynomial, within :attr:`error_bound_` of it.
-        beta : float, default=40.0
+        inverse_temperature : float, default=40.0
             As the estimator's.
+        beta : float, default="deprecated"
+            The former name of ``inverse_temperature``.
+
+            .. deprecated:: 0.2
+               Use ``inverse_temperature``; ``beta`` will be removed in 0.4.
 
         Returns
         -------
@@ -406,27 +420,26 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         if not isinstance(radius, Real) or not np.isfinite(radius) or radius <= 0:
             raise ValueError(f"radius must be a finite number > 0; got {radius!r}.")
         est = cls(
-            degree=degree, engine=engine, dtype=dtype, attention=attention, beta=beta
+            degree=degree,
+            engine=engine,
+            dtype=dtype,
+            attention=attention,
+            inverse_temperature=inverse_temperature,
+            beta=beta,
         )
         est._validate_params()
-        exponents = monomial_exponents(n_features, degree)
         unit = radius / est.bound  # x = unit * x_tilde
-        coef_scaled = coef * unit ** exponents.sum(axis=1)
-        directions = lattice_directions(n_features, degree)
-        mask = select_power_slots(directions, degree)
-        degrees = exponents.sum(axis=1)
-        parts = [coef_scaled[degrees == s] for s in range(1, degree + 1)]
-        beta = solve_ridge_coefficients(directions, parts) * slot_signs(degree)
-        est.guard_radius_ = est.headroom * est.bound
-        module = est._build(directions, mask, n_outputs=1, device="cpu")
-        with torch.no_grad():
-            module.beta.copy_(torch.as_tensor(beta[..., None]))
-            module.b.fill_(coef_scaled[0])
-        est.n_features_in_ = n_features
-        est.scaling_ = AffineScaling(np.zeros(n_features), np.full(n_features, unit))
-        est.target_scaling_ = TargetScaling(np.zeros(1), np.ones(1))
-        est._finish(module, n_outputs=1, n_samples=0, device="cpu")
-        return est
+        fit = NetworkFit(
+            *exact_readout(coef, monomial_exponents(n_features, degree), unit)
+        )
+        return store_network(
+            est,
+            fit,
+            spec=est._spec(est.headroom * est.bound, "cpu"),
+            scaling=AffineScaling(np.zeros(n_features), np.full(n_features, unit)),
+            target_scaling=TargetScaling(np.zeros(1), np.ones(1)),
+            n_features=n_features,
+        )
 
     def to_polynomial(self):
         """The fitted network expanded into ``{exponents: coefficient}``.
@@ -447,30 +460,9 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
             times a term of ``1e310``); ``predict`` is not affected.
         """
         check_is_fitted(self)
-        module = self.net_.module_
-        F = module.F.detach().cpu().double().numpy()
-        beta = module.readout().detach().cpu().double().numpy()
-        beta = beta * slot_signs(self.degree)[None, :, None]  # coefficients of t^k
-        parts = expand_ridge_coefficients(F, beta)
-        b = module.b.detach().cpu().double().numpy()
-        coef = np.concatenate([b[None, :], *parts])
-        coef = coef * self.target_scaling_.scale
-        coef[0] += self.target_scaling_.mean
-        exponents = monomial_exponents(self.n_features_in_, self.degree)
-        try:
-            with np.errstate(over="raise", divide="raise", invalid="raise"):
-                coef = substitute_affine(
-                    coef, exponents, self.scaling_.shift, self.scaling_.scale
-                )
-        except FloatingPointError:
-            shift, scale = self.scaling_.shift, self.scaling_.scale
-            raise ValueError(
-                "The fitted polynomial's coefficients in the units of X "
-                "overflow float64: the powers up to degree "
-                f"{self.degree} of X's mean (up to {np.abs(shift).max():.3g}) "
-                f"and scale ({scale.min():.3g} to {scale.max():.3g}) do not "
-                "fit. Rescale X to list them; predict is not affected."
-            ) from None
+        coef, exponents = caller_polynomial(
+            self.net_.module_, self.scaling_, self.target_scaling_
+        )
         polys = [to_dict(coef[:, o], exponents) for o in range(coef.shape[1])]
         return polys[0] if self.n_outputs_ == 1 else polys
 
@@ -496,67 +488,7 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         self : object
             Fitted; if ``fit`` raises, the estimator is left as it was.
         """
-        for name in ("moments_", "_moments_pending"):  # partial_fit's sums end
-            self.__dict__.pop(name, None)
-        if is_dask_array(X):
-            self._check_moments_scaling("Dask arrays")
-            return self._fit_moments(dask_moments(self, X, y, sample_weight))
-        if self.solver == "varpro" and self.n_directions is None:
-            raise ValueError(
-                "solver='varpro' learns n_directions directions from the data; "
-                "set n_directions to an int (the lattice directions of "
-                "n_directions=None need no learning: use solver='lstsq')."
-            )
-        X, Y, sample_weight = self._validate_fit_data(X, y, sample_weight)
-        device = resolve_device(self.device)
-        self._check_sizes(X.shape, device)
-        if self.scaling == "ball":
-            scaling = AffineScaling.fit(X, sample_weight, self.bound)
-            target_scaling = TargetScaling.fit(Y, sample_weight)
-            radius = self.bound
-        else:  # the data as given: the blocks are built for its own radius
-            scaling = AffineScaling(np.zeros(X.shape[1]), np.ones(X.shape[1]))
-            target_scaling = TargetScaling(np.zeros(Y.shape[1]), np.ones(Y.shape[1]))
-            radius = training_radius(X)
-        check_guard_precision(radius, self.headroom, self.degree, _DTYPES[self.dtype])
-        rng = check_random_state(self.random_state)
-
-        self.scaling_, self.target_scaling_ = scaling, target_scaling
-        X_scaled = self.scaling_.transform(X)
-        Y_scaled = self.target_scaling_.transform(Y)
-        self.guard_radius_ = self.headroom * radius
-        if self.solver == "varpro":
-            self._fit_varpro(X_scaled, Y_scaled, sample_weight, device, rng)
-            return self
-
-        directions = self._directions(X.shape[1], rng)
-        gradient = self.solver != "lstsq"
-        warm_start = not gradient or self.readout_init == "lstsq"
-        mask = select_power_slots(directions, self.degree) if warm_start else None
-        module = self._build(
-            directions, None if gradient else mask, n_outputs=Y.shape[1], device=device
-        )
-        if warm_start:
-            readout = (
-                module
-                if not gradient
-                else self._build(directions, mask, n_outputs=Y.shape[1], device=device)
-            )
-            fit_readout(readout, X_scaled, Y_scaled, sample_weight, self.alpha)
-            if gradient:
-                module.load_state_dict(readout.state_dict() | {"mask": module.mask})
-        self._finish(
-            module,
-            n_outputs=Y.shape[1],
-            n_samples=len(X),
-            device=device,
-            seed=int(rng.randint(np.iinfo(np.int32).max)),
-        )
-        if gradient:
-            if self.readout_init == "zeros" and self.scaling == "ball":
-                _scale_slots(module, X_scaled, sample_weight, rng)
-            self._train(X_scaled, Y_scaled, sample_weight)
-        return self
+        return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(_has_moments_solver)
     @_fit_context(prefer_skip_nested_validation=True)
@@ -565,20 +497,15 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         """Add rows to the data's moments and refit on every row seen so far.
 
         For ``solver="lstsq"`` only. The rows are kept as their weighted
-        moments (:attr:`moments_`, float64), so the model after any number of
-        calls is the one :meth:`fit` gives on all the rows at once, to
-        rounding, and memory does not grow with the rows. The ``p x p``
-        system is solved when a fitted attribute is first read after a call
-        (``predict``, ``score``, ``to_polynomial``, ``net_``), not at every
-        call.
+        moments (:attr:`moments_`, float64): after any number of calls the
+        model is the one :meth:`fit` gives on all the rows at once, to
+        rounding. Each call solves the system of the moments so far.
 
         The first call fixes ``n_features_in_``, the number of targets and
-        the frame the moments are summed in: the first batch's scaling, which
-        keeps the sums of later batches in range. It does not bound them:
-        rows of any later batch are summed exactly, however far out, and the
-        model is centred at the weighted mean of all rows and built for a
-        radius that holds every one of them. A call after :meth:`fit` starts
-        a new sum (``fit`` keeps no moments).
+        the frame of the sums (its batch's scaling); later rows are summed
+        exactly however far out, and the model is built for a radius that
+        holds every row. A call after :meth:`fit` starts a new sum. A call
+        that raises changes nothing.
 
         Parameters
         ----------
@@ -592,55 +519,62 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         self : object
-            The estimator, its moments updated.
+            The estimator, refitted on every row so far.
         """
-        self._check_moments_scaling("partial_fit")
-        moments = self.__dict__.get("moments_")
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=moments is None,
-            multi_output=True,
-            y_numeric=True,
-            dtype=np.float64,
-        )
-        self.moments_ = accumulate_batch(
-            moments, X, y, sample_weight, degree=self.degree, bound=self.bound
-        )
-        # the fitted model is stale: dropped, and solved again when next read
-        kept = ("moments_", "n_features_in_", "feature_names_in_")
-        for name in [n for n in vars(self) if _is_fitted_name(n) and n not in kept]:
-            delattr(self, name)
-        self._moments_pending = True
-        return self
+        return self._fit(X, y, sample_weight, incremental=True)
 
-    def _fit_moments(self, moments):
-        """Fit ``beta, b`` (``F`` fixed) from accumulated moments."""
-        device = resolve_device(self.device)
-        self._check_sizes((moments.n_samples, moments.n_features), device)
-        check_guard_precision(
-            self.bound, self.headroom, self.degree, _DTYPES[self.dtype]
+    def _fit(self, X, y, sample_weight, incremental):
+        """The one fit path: validate, scale, dispatch, store."""
+        dask = is_dask_array(X)
+        source = "Dask arrays" if dask else "partial_fit" if incremental else "rows"
+        check_solver_options(self.solver, self.n_directions, self.scaling, source)
+        moments = vars(self).pop("moments_", None) if incremental else None
+        vars(self).pop("moments_", None)  # fit, or Dask: a new sum
+        if dask:
+            moments = dask_moments(X, y, sample_weight, degree=self.degree)
+        else:
+            X, Y, w = validate_fit_data(
+                self, X, y, sample_weight, reset=moments is None
+            )
+        if incremental:
+            self.moments_ = moments = accumulate_batch(
+                moments, X, Y, w, degree=self.degree, bound=self.bound
+            )
+        if moments is not None:
+            return fit_from_accumulated(self, moments)
+        scaling, target_scaling, radius = fit_frames(X, Y, w, self.scaling, self.bound)
+        spec, rng, directions = self._start(X.shape, radius)
+        fit = fit_network(
+            scaling.transform(X),
+            target_scaling.transform(Y),
+            w,
+            spec=spec,
+            solver=self.solver,
+            directions=directions,
+            alpha=self.alpha,
+            rng=rng,
+            n_directions=self.n_directions,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            readout_init=self.readout_init,
+            scale_slots=self.readout_init == "zeros" and self.scaling == "ball",
+            training=dict(
+                lr=self.lr,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                callbacks=copy.deepcopy(list(self.callbacks or [])),
+                verbose=self.verbose,
+            ),
         )
-        self.n_features_in_ = moments.n_features
-        self.scaling_ = moments.scaling(self.bound)
-        self.target_scaling_ = moments.target_scaling()
-        self.guard_radius_ = self.headroom * self.bound
-        rng = check_random_state(self.random_state)
-        directions = self._directions(moments.n_features, rng)
-        mask = select_power_slots(directions, self.degree)
-        module = self._build(
-            directions, mask, n_outputs=moments.n_outputs, device=device
+        return store_network(
+            self,
+            fit,
+            spec=spec,
+            scaling=scaling,
+            target_scaling=target_scaling,
+            n_features=X.shape[1],
+            n_samples=len(X),
         )
-        in_units = moments.in_units(self.scaling_, self.target_scaling_)
-        readout_from_moments(module, in_units, self.alpha)
-        self._finish(
-            module,
-            n_outputs=moments.n_outputs,
-            n_samples=moments.n_samples,
-            device=device,
-        )
-        return self
 
     def predict(self, X):
         """Predict with the fitted network.
@@ -661,183 +595,66 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         X_scaled, exponents = apply_out_of_bound_policy(
             self.scaling_.transform(X), self.guard_radius_, self.out_of_bound
         )
-        Y_scaled = network_output(self.net_.module_, X_scaled, exponents)
-        Y = self.target_scaling_.inverse_transform(Y_scaled)
-        self._check_extension(exponents, Y)
-        if self.attention == "boltzmann":
-            module = self.net_.module_
-            bound = module.error_bound(int(exponents.max(initial=0)))
-            check_boltzmann_error(
-                bound * self.target_scaling_.scale, Y, self.beta, module.F.dtype
-            )
+        module = self.net_.module_
+        Y = self.target_scaling_.inverse_transform(
+            network_output(module, X_scaled, exponents)
+        )
+        check_prediction_precision(module, exponents, Y, self.target_scaling_.scale)
         return Y[:, 0] if self.n_outputs_ == 1 else Y
 
     @property
     def error_bound_(self):
-        """Bound on the distance from the hardmax network, per output.
+        """Bound on the distance from the hardmax network.
 
         See the class's Attributes.
         """
-        return self.net_.module_.error_bound() * self.target_scaling_.scale
+        bound = self.net_.module_.error_bound() * self.target_scaling_.scale
+        return float(bound[0]) if self.n_outputs_ == 1 else bound
 
     # -- helpers ---------------------------------------------------------------
 
-    def _validate_fit_data(self, X, y, sample_weight):
-        """``X``, ``Y`` (2-D) and the weights of the rows of positive weight,
-        in float64."""
-        X, y = validate_data(
-            self, X, y, multi_output=True, y_numeric=True, dtype=np.float64
-        )
-        # y_numeric converts only object arrays; strings fail here, in one line
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        keep = sample_weight > 0
-        return X[keep], y.reshape(len(y), -1)[keep], sample_weight[keep]
-
-    def _check_extension(self, exponents, Y):
-        """Warn, or raise, for the predictions ``Y`` of rows computed beyond
-        the guard radius (``exponents > 0``) by their estimated rounding."""
-        if not exponents.any():
-            return
-        module = self.net_.module_
-        error = module.rounding_error(int(exponents.max())).numpy()
-        check_extension_precision(
-            error * self.target_scaling_.scale,
-            Y,
-            int(np.count_nonzero(exponents)),
-            module.F.dtype,
-        )
-
-    def _check_moments_scaling(self, what):
-        if self.scaling != "ball":
-            raise ValueError(
-                f"{what} sum the data's moments in the frame of the scaled "
-                f"units, which needs scaling='ball'; got scaling={self.scaling!r}."
-            )
-
-    def _check_sizes(self, shape, device):
-        """Refuse, before enumerating anything, a fit that cannot fit."""
-        n_samples, n_features = shape
-        gradient = self.solver in ("sgd", "adam")
-        check_fit_fits(
-            n_features,
-            self.degree,
-            self.n_directions,
-            engine=self.engine,
-            batch_rows=min(self.batch_size, n_samples) if gradient else 1,
-            dtype=_DTYPES[self.dtype],
-            device=device,
-            # the closed-form readout: lstsq, and the gradient solvers' start
-            monomials=self.solver == "lstsq"
-            or (gradient and self.readout_init == "lstsq"),
-            attention=self.attention,
-            n_samples=n_samples,
-            gradients=gradient,
-        )
-
-    def _directions(self, n_features, rng):
-        """The rows of ``F``: the lattice directions, or ``n_directions``
-        random unit vectors."""
-        if self.n_directions is None:
-            return lattice_directions(n_features, self.degree)
-        directions = rng.standard_normal((self.n_directions, n_features))
-        return directions / np.linalg.norm(directions, axis=1, keepdims=True)
-
-    def _fit_varpro(self, X_scaled, Y_scaled, sample_weight, device, rng):
-        """Learn the directions by variable projection, then set the readout
-        they leave (the ridge on their slots)."""
-        n_features, n_outputs = X_scaled.shape[1], Y_scaled.shape[1]
-        module = self._build(
-            np.zeros((self.n_directions, n_features)),
-            None,
-            n_outputs=n_outputs,
-            device=device,
-        )
-        loss = ReducedLoss(module, X_scaled, Y_scaled, sample_weight, self.alpha)
-        directions, record = fit_directions(
-            loss, self.n_directions, max_iter=self.max_iter, tol=self.tol, rng=rng
-        )
-        _, _, beta, b = loss.evaluate(directions, gradient=False)
-        with torch.no_grad():  # evaluate left F = directions in the module
-            module.beta.copy_(torch.as_tensor(beta))
-            module.b.copy_(torch.as_tensor(b))
-        self._finish(
-            module, n_outputs=n_outputs, n_samples=len(X_scaled), device=device
-        )
-        self.n_iter_ = record["n_iter"]
-        self.loss_curve_ = record["loss_curve"]
-
-    def _train(self, X_scaled, Y_scaled, sample_weight):
-        """Train ``net_`` by its gradient solver on the scaled rows, each with
-        its weight (normalised to mean 1) as skorch's ``X["sample_weight"]``."""
-        dtype = np.float64 if self.dtype == "float64" else np.float32
-        X_dict = {
-            "X": X_scaled.astype(dtype),
-            "sample_weight": (sample_weight / sample_weight.mean()).astype(dtype),
-        }
-        self.net_.partial_fit(X_dict, Y_scaled.astype(dtype))
-        self.n_iter_, self.loss_curve_ = training_record(self.net_)
-
-    def _build(self, directions, mask, *, n_outputs, device):
-        module = AttentionPolynomialNetwork(
-            torch.as_tensor(directions),
-            self.degree,
-            radius=self.guard_radius_,
-            n_outputs=n_outputs,
-            engine=self.engine,
-            mask=None if mask is None else torch.as_tensor(mask),
-            dtype=_DTYPES[self.dtype],
-            attention=self.attention,
-            boltzmann_beta=self.beta,
-        )
-        return module.to(device)
-
-    def _finish(self, module, *, n_outputs, n_samples, device, seed=0):
-        self.n_outputs_ = n_outputs
-        self.n_directions_ = module.F.shape[0]
-        self.device_ = device
-        self.n_iter_ = 1  # one closed-form solve; the other solvers count theirs
-        self.net_ = make_net(
-            module,
+    def _start(self, shape, radius):
+        """Before a solve: the size and precision checks, then the network's
+        specification, the random state and the fixed or initial directions."""
+        device = resolve_device(self.device)
+        check_fit_size(
+            shape,
             solver=self.solver,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
+            degree=self.degree,
+            n_directions=self.n_directions,
+            engine=self.engine,
             batch_size=self.batch_size,
-            n_samples=n_samples,
+            dtype=DTYPES[self.dtype],
             device=device,
-            callbacks=copy.deepcopy(list(self.callbacks or [])),
-            verbose=self.verbose,
-            seed=seed,
+            readout_init=self.readout_init,
+            attention=self.attention,
         )
+        check_guard_precision(radius, self.headroom, self.degree, DTYPES[self.dtype])
+        rng = check_random_state(self.random_state)
+        directions = initial_directions(
+            self.solver, shape[1], self.degree, self.n_directions, rng
+        )
+        return self._spec(self.headroom * radius, device), rng, directions
 
-    def __getattr__(self, name):
-        # partial_fit leaves the solve for the first fitted attribute read
-        # (those validate_data reads are set at every call)
-        state = self.__dict__
-        if (
-            state.get("_moments_pending")
-            and _is_fitted_name(name)
-            and name not in ("n_features_in_", "feature_names_in_")
-        ):
-            state["_moments_pending"] = False  # no recursion from inside the solve
-            before = set(state)
-            try:
-                self._fit_moments(state["moments_"])
-            except BaseException:  # nothing half-solved stays; still to solve
-                for added in set(state) - before:
-                    del state[added]
-                state["_moments_pending"] = True
-                raise
-            return getattr(self, name)
-        descriptor = inspect.getattr_static(type(self), name, None)
-        if descriptor is not None:  # partial_fit, off for this solver: its reason
-            return descriptor.__get__(self, type(self))
-        raise AttributeError(
-            f"{type(self).__name__!r} object has no attribute {name!r}"
+    def _spec(self, radius, device):
+        """What this estimator's network is built with."""
+        inverse_temperature = self.inverse_temperature
+        if self.beta != "deprecated":
+            warnings.warn(
+                "'beta' was renamed 'inverse_temperature' in 0.2 and will be "
+                "removed in 0.4; pass inverse_temperature instead.",
+                FutureWarning,
+                stacklevel=5,
+            )
+            inverse_temperature = self.beta
+        return NetworkSpec(
+            self.degree,
+            float(radius),
+            engine=self.engine,
+            dtype=DTYPES[self.dtype],
+            attention=self.attention,
+            inverse_temperature=inverse_temperature,
+            device=device,
         )
 
     def __setstate__(self, state):
@@ -847,40 +664,27 @@ class AttentionPolynomialRegressor(RegressorMixin, BaseEstimator):
         if "net_" in state:
             self.device_ = str(self.net_.device)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
 
-
-#: Rows the slots' sizes are measured on (see :func:`_scale_slots`).
-_SLOT_SCALE_ROWS = 10000
-
-
-@torch.no_grad()
-def _scale_slots(module, X_scaled, sample_weight, rng):
-    """Set ``module.slot_scale`` to each degree's weighted root-mean-square
-    slot on (up to ``_SLOT_SCALE_ROWS`` of) the training rows.
-
-    In the ball's units the slot of degree k is of size about ``|t|^k``, so
-    from a zero readout the coefficients of high degrees need far larger
-    values, and far more steps, than those of low ones. Dividing each slot by
-    its size gives every coefficient a target of order one: measured on the
-    paper's f1 (10 directions, 600 epochs of batch 5000 from zeros), Adam at
-    ``lr=1e-2`` reaches a test MSE against the noiseless target that it does
-    not reach without it (``tests/test_scaling.py``).
-    """
-    rows = np.arange(len(X_scaled))
-    if len(rows) > _SLOT_SCALE_ROWS:
-        rows = np.sort(rng.choice(len(rows), _SLOT_SCALE_ROWS, replace=False))
-    x = torch.as_tensor(X_scaled[rows], dtype=module.F.dtype, device=module.F.device)
-    w = torch.as_tensor(
-        sample_weight[rows], dtype=module.F.dtype, device=module.F.device
+def fit_from_accumulated(estimator, moments):
+    """Fit ``estimator`` (an :class:`AttentionPolynomialRegressor`) in closed
+    form from accumulated moments: its ``partial_fit`` and Dask arrays, and
+    the cross-validated estimator's refit, with no pass over the rows."""
+    scaling = moments.scaling(estimator.bound)
+    target_scaling = moments.target_scaling()
+    shape = (moments.n_samples, moments.n_features)
+    spec, _, directions = estimator._start(shape, estimator.bound)
+    fit = fit_from_moments(
+        moments.in_units(scaling, target_scaling),
+        spec=spec,
+        directions=directions,
+        alpha=estimator.alpha,
     )
-    squares = module.slots(x).pow(2).mean(dim=1)  # (rows, q)
-    size = (w @ squares / w.sum()).sqrt()
-    module.slot_scale.copy_(torch.where(size > 0, size, torch.ones_like(size)))
-
-
-def _is_fitted_name(name):
-    return name.endswith("_") and not name.startswith("_")
+    return store_network(
+        estimator,
+        fit,
+        spec=spec,
+        scaling=scaling,
+        target_scaling=target_scaling,
+        n_features=moments.n_features,
+        n_samples=moments.n_samples,
+    )

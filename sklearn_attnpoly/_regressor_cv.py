@@ -1,25 +1,21 @@
 """The estimator with its degree and ridge strength chosen by cross-validation."""
 
 import inspect
-import math
 from numbers import Integral, Real
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._regressor import AttentionPolynomialRegressor
+from ._polynomial import n_monomials
+from ._regressor import AttentionPolynomialRegressor, fit_from_accumulated
 from ._scaling import AffineScaling, TargetScaling
 from ._solvers._accumulator import MomentAccumulator
 from ._solvers._fold_scores import SCORINGS, fold_scores
+from ._validation import validate_fit_data
 
 #: The parameters the refitted estimator takes as they are; their constraints
 #: and defaults are the regressor's own.
@@ -32,7 +28,7 @@ _DEFAULTS = {
 }
 
 
-class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
+class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Attention polynomial regression with degree and alpha cross-validated.
 
     :class:`AttentionPolynomialRegressor` with ``degree`` and ``alpha`` chosen
@@ -182,16 +178,10 @@ class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
         """
         degrees = _checked(self.degrees, "degrees", Integral, 1)
         alphas = _checked(self.alphas, "alphas", Real, 0)
-        X, y = validate_data(
-            self, X, y, multi_output=True, y_numeric=True, dtype=np.float64
+        X, Y, w = validate_fit_data(self, X, y, sample_weight, drop_zero_weight=False)
+        folds = _test_folds(
+            check_cv(self.cv), X, Y[:, 0] if Y.shape[1] == 1 else Y, groups
         )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        Y = y.reshape(len(y), -1)
-        w = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        folds = _test_folds(check_cv(self.cv), X, y, groups)
         keep = w > 0
         frame = AffineScaling.fit(X[keep], w[keep], self.bound)
         target_frame = TargetScaling.fit(Y[keep], w[keep])
@@ -212,11 +202,11 @@ class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
         total = held_out[0]
         for fold in held_out[1:]:
             total = total + fold
-        n_monomials = [_n_monomials(X.shape[1], q) for q in degrees]
+        sizes = [n_monomials(X.shape[1], q) for q in degrees]
         scoring = self.scoring or "r2"
         split_scores = np.stack(
             [
-                fold_scores(total - fold, fold, n_monomials, alphas, scoring)
+                fold_scores(total - fold, fold, sizes, alphas, scoring)
                 for fold in held_out
             ]
         )  # (folds, degrees, alphas)
@@ -227,7 +217,7 @@ class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
             **{name: getattr(self, name) for name in _SHARED},
         )
         best._validate_params()
-        self.best_estimator_ = best._fit_moments(total)
+        self.best_estimator_ = fit_from_accumulated(best, total)
         self.n_splits_ = len(folds)
         return self
 
@@ -286,11 +276,6 @@ class AttentionPolynomialRegressorCV(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         return self.best_estimator_.to_polynomial()
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
-
 
 def _checked(values, name, kind, lowest):
     """A non-empty 1-D array of distinct numbers of ``kind``, all ``>= lowest``."""
@@ -310,10 +295,6 @@ def _checked(values, name, kind, lowest):
             f"{lowest}; got {values!r}."
         )
     return array.tolist()
-
-
-def _n_monomials(n_features, degree):
-    return math.comb(n_features + degree, degree) - 1
 
 
 def _test_folds(cv, X, y, groups):

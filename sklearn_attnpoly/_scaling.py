@@ -109,3 +109,29 @@ def row_norms(X):
     largest = np.abs(X).max(axis=1, keepdims=True)
     largest[largest == 0] = 1.0
     return largest[:, 0] * np.linalg.norm(X / largest, axis=1)
+
+
+def fit_frames(X, Y, sample_weight, scaling, bound):
+    """The input and target frames of a fit, and the radius the blocks are
+    built for (before the headroom).
+
+    ``scaling="ball"``: the rows standardised and shrunk into the ball of
+    radius ``bound``, the targets standardised. ``"none"``: both as given, the
+    radius the rows' own (:func:`training_radius`).
+
+    Returns
+    -------
+    AffineScaling, TargetScaling, float
+    """
+    if scaling == "ball":
+        return (
+            AffineScaling.fit(X, sample_weight, bound),
+            TargetScaling.fit(Y, sample_weight),
+            bound,
+        )
+    n_features, n_outputs = X.shape[1], Y.shape[1]
+    return (
+        AffineScaling(np.zeros(n_features), np.ones(n_features)),
+        TargetScaling(np.zeros(n_outputs), np.ones(n_outputs)),
+        training_radius(X),
+    )

@@ -12,21 +12,14 @@ import math
 import torch
 
 from ._device import available_memory
-from .attention._block import check_dense_fits
-from .attention._boltzmann import boltzmann_arrays
-from .attention._tokens import TokenLayout
+from ._polynomial import n_monomials
+from .attention import TokenLayout, boltzmann_arrays, check_dense_fits
 
 
 def n_lattice_directions(n_features, degree):
     """``C(d - 1 + q, q)``: the directions of Lemma 3.3, as many as the
     monomials of degree exactly ``q``."""
     return math.comb(n_features - 1 + degree, degree)
-
-
-def n_power_features(n_features, degree):
-    """``C(d + q, q) - 1``: the monomials of degrees ``1..q``, the readout's
-    features with the lattice directions."""
-    return math.comb(n_features + degree, degree) - 1
 
 
 def fit_bytes(n_features, degree, n_directions, monomials=True, n_samples=1):
@@ -44,7 +37,7 @@ def fit_bytes(n_features, degree, n_directions, monomials=True, n_samples=1):
         p = n_directions * degree
         return 8 * 3 * p * p
     n_q = n_lattice_directions(n_features, degree)
-    p = min(n_directions * degree, n_power_features(n_features, degree))
+    p = min(n_directions * degree, n_monomials(n_features, degree))
     return 8 * (2 * n_directions * n_q + 3 * p * p) + readout_bytes(
         n_features, degree, n_samples
     )
@@ -56,7 +49,7 @@ def readout_bytes(n_features, degree, n_samples):
     with few rows, the monomials of every row (``N (C(d + q, q) - 1)``,
     twice); the fit takes the cheaper (``_readout.choose_method``)."""
     moments = 3 * math.comb(n_features + 2 * degree, 2 * degree)
-    dual = 2 * n_samples * n_power_features(n_features, degree)
+    dual = 2 * n_samples * n_monomials(n_features, degree)
     return 8 * min(moments, dual)
 
 
@@ -94,7 +87,7 @@ def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
         lattice = " (C(d - 1 + q, q))" if n_directions is None else ""
         raise MemoryError(
             f"degree={degree} with {n_features} features needs {n} directions"
-            f"{lattice} and {n_power_features(n_features, degree)} power "
+            f"{lattice} and {n_monomials(n_features, degree)} power "
             f"features (C(d + q, q) - 1): about {needed / 2**30:.3g} GiB to "
             f"fit, but {available / 2**30:.3g} GiB are available. Use a "
             "smaller degree or n_directions, or fewer features."

@@ -10,7 +10,9 @@ from sklearn.utils.validation import (
 )
 
 
-def validate_fit_data(estimator, X, y, sample_weight, *, reset=True):
+def validate_fit_data(
+    estimator, X, y, sample_weight, *, reset=True, drop_zero_weight=True
+):
     """``X``, ``Y`` and the weights of the rows of positive weight, in float64.
 
     ``validate_data`` sets (``reset=True``) or checks ``n_features_in_`` and
@@ -25,10 +27,14 @@ def validate_fit_data(estimator, X, y, sample_weight, *, reset=True):
     sample_weight : array-like of shape (n_samples,) or None
     reset : bool, default=True
         As :func:`~sklearn.utils.validation.validate_data`'s.
+    drop_zero_weight : bool, default=True
+        Whether the rows of weight zero are dropped (a splitter that must see
+        every row keeps them).
 
     Returns
     -------
     X : ndarray of shape (n_kept, n_features)
+        The rows of positive weight (all rows with ``drop_zero_weight=False``).
     Y : ndarray of shape (n_kept, n_outputs)
     sample_weight : ndarray of shape (n_kept,)
 
@@ -56,5 +62,8 @@ def validate_fit_data(estimator, X, y, sample_weight, *, reset=True):
     sample_weight = _check_sample_weight(
         sample_weight, X, dtype=np.float64, ensure_non_negative=True
     )
+    Y = y.reshape(len(y), -1)
+    if not drop_zero_weight:
+        return X, Y, sample_weight
     keep = sample_weight > 0
-    return X[keep], y.reshape(len(y), -1)[keep], sample_weight[keep]
+    return X[keep], Y[keep], sample_weight[keep]

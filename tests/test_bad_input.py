@@ -16,7 +16,8 @@ import torch
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_attnpoly import AttentionPolynomialRegressor, OutOfBoundWarning, _regressor
+from sklearn_attnpoly import AttentionPolynomialRegressor, OutOfBoundWarning
+from sklearn_attnpoly._solvers import _dispatch, _readout
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(40, 3))
@@ -404,7 +405,7 @@ def test_sizes_are_refused_before_any_enumeration(params, monkeypatch):
     def enumerate_(*args):
         raise AssertionError("directions were enumerated")
 
-    monkeypatch.setattr(_regressor, "lattice_directions", enumerate_)
-    monkeypatch.setattr(_regressor, "select_power_slots", enumerate_)
+    monkeypatch.setattr(_dispatch, "lattice_directions", enumerate_)
+    monkeypatch.setattr(_readout, "power_basis", enumerate_)
     with pytest.raises(MemoryError, match="needs"):
         fit(RNG.normal(size=(5, 10)), np.ones(5), **params)

@@ -128,13 +128,6 @@ def test_paper_mlp_names_a_missing_device():
         PaperMLPRegressor(device="gpu").fit(X, X[:, 0])
 
 
-def test_baselines_are_public():
-    import sklearn_attnpoly
-
-    assert sklearn_attnpoly.PaperMLPRegressor is PaperMLPRegressor
-    assert sklearn_attnpoly.make_baseline is make_baseline
-
-
 def test_snapshots_score_each_epoch_and_restore_the_model():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 2))

@@ -58,8 +58,8 @@ def _networks(beta, radius=2.0, d=3, q=3, seed=0):
     readout = torch.randn(len(F), q, 2, dtype=torch.float64)
     nets = {}
     for name, kwargs in {
-        "dense": dict(engine="dense", attention="boltzmann", boltzmann_beta=beta),
-        "structured": dict(attention="boltzmann", boltzmann_beta=beta),
+        "dense": dict(engine="dense", attention="boltzmann", inverse_temperature=beta),
+        "structured": dict(attention="boltzmann", inverse_temperature=beta),
         "hardmax": {},
     }.items():
         net = AttentionPolynomialNetwork(F, q, radius, n_outputs=2, **kwargs)
@@ -170,27 +170,61 @@ def test_every_solver_fits_with_softmax_attention(solver):
         warnings.simplefilter("error")
         est.fit(X, y)
     assert est.score(X, y) > 0.99
-    assert est.error_bound_.shape == (1,)
+    assert isinstance(est.error_bound_, float)
     if solver == "lstsq":  # the polynomial's readout: within the bound of it
         exact = AttentionPolynomialRegressor(degree=2).fit(X, y)
         rounding = 1e-12 * np.abs(exact.predict(X)).max()
         difference = np.abs(est.predict(X) - exact.predict(X)).max()
-        assert difference <= est.error_bound_[0] + rounding
+        assert difference <= est.error_bound_ + rounding
 
 
 def test_a_loose_temperature_warns_at_predict():
     est = AttentionPolynomialRegressor.from_polynomial(
-        {(2, 0): 1.0, (1, 1): -1.0}, attention="boltzmann", beta=3.0
+        {(2, 0): 1.0, (1, 1): -1.0}, attention="boltzmann", inverse_temperature=3.0
     )
-    with pytest.warns(BoltzmannErrorWarning, match="a larger beta .now 3. tightens it"):
+    with pytest.warns(
+        BoltzmannErrorWarning,
+        match="a larger inverse_temperature .now 3. tightens it",
+    ):
         est.predict([[0.5, 0.5]])
     with pytest.raises(
         ValueError,
-        match=r"'beta' parameter .* must be a float in the range \(0.0, inf\)",
+        match=r"'inverse_temperature' parameter .* must be a float in the range "
+        r"\(0.0, inf\)",
     ):
-        AttentionPolynomialRegressor(attention="boltzmann", beta=0.0).fit(
-            [[0.0], [1.0]], [0.0, 1.0]
+        AttentionPolynomialRegressor(
+            attention="boltzmann", inverse_temperature=0.0
+        ).fit([[0.0], [1.0]], [0.0, 1.0])
+
+
+def test_beta_is_the_deprecated_name_of_the_inverse_temperature():
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = X[:, 0] ** 2 - X[:, 0] * X[:, 1]
+    new = AttentionPolynomialRegressor(
+        attention="boltzmann", inverse_temperature=12.0
+    ).fit(X, y)
+    with pytest.warns(
+        FutureWarning,
+        match=r"^'beta' was renamed 'inverse_temperature' in 0.2 and will be "
+        r"removed in 0.4; pass inverse_temperature instead.$",
+    ):
+        old = AttentionPolynomialRegressor(attention="boltzmann", beta=12.0).fit(X, y)
+    np.testing.assert_array_equal(old.predict(X), new.predict(X))
+    assert old.error_bound_ == new.error_bound_ > 0
+    with pytest.warns(FutureWarning, match="'beta' was renamed"):
+        AttentionPolynomialRegressor.from_polynomial(
+            {(2, 0): 1.0}, attention="boltzmann", beta=12.0
         )
+
+
+def test_the_error_bound_has_one_entry_per_output():
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = X[:, 0] ** 2 - X[:, 0] * X[:, 1]
+    Y = np.column_stack([y, 3 * y])
+    est = AttentionPolynomialRegressor(attention="boltzmann", inverse_temperature=12.0)
+    bound = est.fit(X, Y).error_bound_
+    assert bound.shape == (2,)
+    np.testing.assert_allclose(bound[1], 3 * bound[0], rtol=1e-6)
 
 
 @pytest.mark.slow
@@ -205,7 +239,7 @@ def test_the_default_temperature_gives_f2_to_one_part_in_a_million():
     X *= 5 * rng.uniform(size=(20, 1)) / np.linalg.norm(X, axis=1, keepdims=True)
     exact = paper_f2(X)
     assert np.abs(est.predict(X) - exact).max() <= 1e-6 * np.abs(exact).max()
-    assert est.error_bound_[0] <= 1e-6 * np.abs(exact).max()
+    assert est.error_bound_ <= 1e-6 * np.abs(exact).max()
 
 
 def test_a_softmax_batch_that_cannot_fit_is_refused_before_any_work():

@@ -494,12 +494,12 @@ def test_a_failed_refit_leaves_the_previous_fit_intact():
 
 
 def test_a_fit_failing_midway_leaves_no_fitted_attribute(monkeypatch):
-    from sklearn_attnpoly import _regressor
+    from sklearn_attnpoly._solvers import _dispatch
 
     def fail(*args, **kwargs):
         raise KeyboardInterrupt  # after the scalings were fitted
 
-    monkeypatch.setattr(_regressor, "fit_readout", fail)
+    monkeypatch.setattr(_dispatch, "solve_readout", fail)
     X, y = cubic_data(n=50)
     est = AttentionPolynomialRegressor()
     with pytest.raises(KeyboardInterrupt):

@@ -64,22 +64,20 @@ def test_later_batches_far_outside_the_first_are_summed_exactly():
     ).max() <= pieces.bound * (1 + 1e-12)
 
 
-def test_the_solve_waits_for_a_fitted_attribute():
+def test_each_call_solves_for_the_rows_so_far():
     X, y, _, X_test = _data(seed=3)
     est = AttentionPolynomialRegressor(degree=2).partial_fit(X[:600], y[:600])
-    assert "net_" not in est.__dict__
-    first = est.predict(X_test)  # solves
-    assert "net_" in est.__dict__
+    first = est.predict(X_test)
+    _same_model(
+        est, AttentionPolynomialRegressor(degree=2).fit(X[:600], y[:600]), X_test
+    )
     est.partial_fit(X[600:], y[600:])
-    assert "net_" not in est.__dict__  # stale: solved again when next read
-    whole = AttentionPolynomialRegressor(degree=2).fit(X, y)
-    _same_model(est, whole, X_test)
+    _same_model(est, AttentionPolynomialRegressor(degree=2).fit(X, y), X_test)
     assert not np.allclose(first, est.predict(X_test))
-    with pytest.raises(AttributeError, match="no attribute 'missing_'"):
-        est.missing_  # noqa: B018
+    assert not hasattr(AttentionPolynomialRegressor, "__getattr__")
 
 
-def test_a_pending_model_pickles_and_predicts():
+def test_a_summed_model_pickles_and_predicts():
     X, y, _, X_test = _data(seed=4)
     est = AttentionPolynomialRegressor(degree=2).partial_fit(X, y)
     copy = pickle.loads(pickle.dumps(est))
@@ -164,17 +162,22 @@ def test_dask_fit_checks_its_chunks(dask_client):
         AttentionPolynomialRegressor(solver="adam").fit(da.from_array(X), y)
 
 
-def test_a_failed_deferred_solve_leaves_nothing_half_fitted(monkeypatch):
+def test_a_failed_solve_adds_nothing(monkeypatch):
     X, y, _, X_test = _data(seed=10)
-    est = AttentionPolynomialRegressor(degree=2).partial_fit(X, y)
+    est = AttentionPolynomialRegressor(degree=2).partial_fit(X[:500], y[:500])
+    before = dict(vars(est))
 
-    def fail(*args):
+    def fail(*args, **kwargs):
         raise MemoryError("no room for the system")
 
-    monkeypatch.setattr("sklearn_attnpoly._regressor.readout_from_moments", fail)
+    monkeypatch.setattr(
+        "sklearn_attnpoly._solvers._dispatch.readout_from_moments", fail
+    )
     with pytest.raises(MemoryError, match="no room"):
-        est.predict(X_test)
-    assert not {"scaling_", "net_", "target_scaling_"} & set(vars(est))
+        est.partial_fit(X[500:], y[500:])
+    assert vars(est).keys() == before.keys()
+    assert all(vars(est)[key] is before[key] for key in before)
     monkeypatch.undo()
+    est.partial_fit(X[500:], y[500:])  # the batch, added once
     expected = AttentionPolynomialRegressor(degree=2).fit(X, y).predict(X_test)
     np.testing.assert_allclose(est.predict(X_test), expected, rtol=1e-9, atol=1e-9)

@@ -8,7 +8,7 @@ import torch
 from skorch import NeuralNetRegressor
 from torch import nn
 
-from sklearn_attnpoly._solvers._skorch import batch_loading, paper_schedule
+from sklearn_attnpoly._solvers._skorch import batch_loading, one_cycle_schedule
 from sklearn_attnpoly.paper._baselines import PaperMLPRegressor, relu_network
 from sklearn_attnpoly.paper._mlp_step import (
     ChunkedMLPNet,
@@ -124,7 +124,7 @@ def _train(net_class, criterion=nn.MSELoss, n_outputs=1):
         max_epochs=4,
         batch_size=50,
         train_split=None,
-        callbacks=paper_schedule(0.05, 4 * 5, clip_norm=0.5),
+        callbacks=one_cycle_schedule(0.05, 4 * 5, clip_norm=0.5),
         verbose=0,
         **batch_loading(7),
     )

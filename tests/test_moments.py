@@ -11,7 +11,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-from sklearn_attnpoly import AttentionPolynomialNetwork, AttentionPolynomialRegressor
+from sklearn_attnpoly import AttentionPolynomialRegressor
 from sklearn_attnpoly._polynomial import monomial_exponents, monomials
 from sklearn_attnpoly._solvers._accumulator import MomentAccumulator
 from sklearn_attnpoly._solvers._moments import (
@@ -22,7 +22,7 @@ from sklearn_attnpoly._solvers._moments import (
     translate,
     values,
 )
-from sklearn_attnpoly._solvers._readout import choose_method, fit_readout
+from sklearn_attnpoly._solvers._readout import choose_method, solve_readout
 from sklearn_attnpoly.attention import slot_signs
 from sklearn_attnpoly.attention._directions import (
     lattice_directions,
@@ -282,13 +282,15 @@ def test_dual_and_moments_give_the_same_readout():
     mask = select_power_slots(directions, 3)
     fitted = {}
     for method in ("moments", "dual"):
-        module = AttentionPolynomialNetwork(
-            torch.as_tensor(directions), 3, radius=10.0, mask=torch.as_tensor(mask)
+        readout = solve_readout(
+            X / 10, y[:, None], w, directions, 3, alpha=1e-3, method=method
         )
-        info = fit_readout(module, X / 10, y[:, None], w, alpha=1e-3, method=method)
-        assert info == {"n_features": 19, "rank": 19 if method == "moments" else 60,
-                        "method": method}  # fmt: skip
-        fitted[method] = (module.beta.detach().numpy(), module.b.detach().numpy())
+        assert (readout.rank, readout.method) == (
+            19 if method == "moments" else 60,
+            method,
+        )
+        np.testing.assert_array_equal(readout.mask, mask)
+        fitted[method] = (readout.beta, readout.intercept)
     np.testing.assert_allclose(*(f[0] for f in fitted.values()), rtol=1e-8, atol=1e-9)
     np.testing.assert_allclose(*(f[1] for f in fitted.values()), rtol=1e-9)
 

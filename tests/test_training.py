@@ -158,7 +158,9 @@ def test_one_pass_step_fits_what_skorchs_step_fits(monkeypatch, dtype):
     ours = _sgd(dtype=dtype).fit(X, Y, sample_weight=w)
     assert calls == [25, 25, 25, 25, 3] * 3
     # skorch's own step: infer, get_loss and autograd
-    monkeypatch.setattr(_training.PolynomialNet, "one_pass_step", lambda *a: None)
+    monkeypatch.setattr(
+        _training.WeightedRegressorNet, "one_pass_step", lambda *a: None
+    )
     skorchs = _sgd(dtype=dtype).fit(X, Y, sample_weight=w)
     assert len(calls) == 15
     np.testing.assert_array_equal(ours.predict(X), skorchs.predict(X))

@@ -13,7 +13,11 @@ from skorch.callbacks import LRScheduler
 from .._device import resolve_device
 from .._scaling import weighted_location_scale
 from .._solvers._skorch import KeepBestParameters, batch_loading, training_record
-from .._solvers._training import NonFiniteLossGuard, PolynomialNet, WeightedMSELoss
+from .._solvers._training import (
+    NonFiniteLossGuard,
+    WeightedMSELoss,
+    WeightedRegressorNet,
+)
 from .._transaction import unchanged_on_error
 from .._validation import validate_fit_data
 from ._module import OneLayerTransformer
@@ -206,7 +210,7 @@ class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
                 for i, cb in enumerate(list(self.callbacks or []))
             ),
         ]
-        net = PolynomialNet(
+        net = WeightedRegressorNet(
             module,
             criterion=WeightedMSELoss,
             optimizer=optimizer,

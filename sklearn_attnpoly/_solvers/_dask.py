@@ -27,16 +27,16 @@ def is_dask_array(X):
     return module is not None and isinstance(X, module.Array)
 
 
-def dask_moments(estimator, X, y, sample_weight=None):
-    """The moments of the rows of Dask arrays, for ``estimator.fit``.
+def dask_moments(X, y, sample_weight=None, *, degree):
+    """The moments of the rows of Dask arrays, up to degree ``2 degree``.
 
     Parameters
     ----------
-    estimator : AttentionPolynomialRegressor
-        Its ``solver`` must be ``"lstsq"``; ``degree`` and ``bound`` are read.
     X : dask.array.Array of shape (n_samples, n_features)
     y : dask or NumPy array of shape (n_samples,) or (n_samples, n_outputs)
     sample_weight : dask or NumPy array of shape (n_samples,), default=None
+    degree : int
+        The readout's degree ``q``.
 
     Returns
     -------
@@ -46,11 +46,6 @@ def dask_moments(estimator, X, y, sample_weight=None):
     import dask
     import dask.array as da
 
-    if estimator.solver != "lstsq":
-        raise ValueError(
-            "Dask arrays are fitted from their chunks' moments, which needs "
-            f"solver='lstsq'; got solver={estimator.solver!r}."
-        )
     if X.ndim != 2 or any(np.isnan(X.shape)):
         raise ValueError(
             "X must be a 2-D Dask array with known chunk sizes (call "
@@ -90,7 +85,7 @@ def dask_moments(estimator, X, y, sample_weight=None):
     moments = [
         dask.delayed(_block_moments)(
             *b,
-            degree=estimator.degree,
+            degree=degree,
             n_outputs=n_outputs,
             frame=frame,
             target_frame=target_frame,

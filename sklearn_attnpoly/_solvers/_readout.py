@@ -36,15 +36,13 @@ multiply-adds and an ``N x N`` factorisation), as scikit-learn's ``Ridge``
 does when rows are fewer than features.
 """
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-import torch
 
-from .._polynomial import MonomialTable
-from ..attention._directions import power_basis
-from ..attention._fused_chain import slot_signs
+from .._polynomial import MonomialTable, n_monomials
+from ..attention import power_basis, readout_from_parts
 from ._accumulator import MomentAccumulator
 from ._moments import graded_exponents, n_moments
 
@@ -213,69 +211,92 @@ def _leave_span(coef, span, degrees):
     return _span_matrix(span, degrees) @ coef, restricted
 
 
-@torch.no_grad()
-def set_readout(module, coef, intercept, restricted, degrees):
-    """Write ``beta`` (from the monomials' coefficients, through the module's
-    basis of powers) and ``b`` into ``module``."""
-    F = module.F.detach().cpu().double().numpy()
-    q = module.mask.shape[1]
-    basis = power_basis(F, q)
-    parts = [coef[degrees == s] for s in range(1, q + 1)]
-    beta = basis.coefficients(parts)
-    for s, beta_s in restricted.items():
-        beta[basis.mask[:, s - 1], s - 1] = beta_s
-    beta *= slot_signs(q)[None, :, None]  # slot k holds (-1)^k t^k
-    module.beta.copy_(torch.as_tensor(beta, dtype=module.beta.dtype))
-    module.b.copy_(torch.as_tensor(intercept, dtype=module.b.dtype))
+@dataclass(frozen=True)
+class Readout:
+    """A closed-form readout for fixed directions.
+
+    Attributes
+    ----------
+    beta : ndarray of shape (n, q, n_outputs)
+        Slot coefficients, as the network reads them (signs included); zero
+        outside ``mask``.
+    intercept : ndarray of shape (n_outputs,)
+    mask : ndarray of shape (n, q) of bool
+        The power basis the readout uses (Lemma 3.3's choice of slots).
+    rank : int
+        Directions of the ridge system solved for.
+    method : {"moments", "dual"}
+    """
+
+    beta: np.ndarray
+    intercept: np.ndarray
+    mask: np.ndarray
+    rank: int
+    method: str
 
 
-def readout_from_moments(module, moments, alpha):
-    """Set ``module.beta`` and ``module.b`` by ridge from accumulated moments.
+def _readout(directions, degree, coef, intercept, restricted, rank, method):
+    """The :class:`Readout` of a ridge polynomial over the monomials."""
+    degrees = graded_exponents(directions.shape[1], degree).sum(axis=1)
+    parts = [coef[degrees == s] for s in range(1, degree + 1)]
+    return Readout(
+        beta=readout_from_parts(directions, parts, restricted),
+        intercept=np.asarray(intercept, dtype=float),
+        mask=power_basis(directions, degree).mask.copy(),
+        rank=int(rank),
+        method=method,
+    )
+
+
+def readout_from_moments(moments, directions, degree, alpha):
+    """The ridge readout for ``directions`` from accumulated moments.
 
     Parameters
     ----------
-    module : AttentionPolynomialNetwork
     moments : MomentAccumulator
-        In the module's units, about their origin (:meth:`~MomentAccumulator.in_units`).
+        In the network's units, about their origin
+        (:meth:`~MomentAccumulator.in_units`).
+    directions : ndarray of shape (n, d)
+    degree : int
     alpha : float
 
     Returns
     -------
-    info : dict
-        ``n_features`` (``p``), ``rank`` of the solve and the ``method``.
+    Readout
     """
-    F = module.F.detach().cpu().double().numpy()
-    q = module.mask.shape[1]
-    degrees = graded_exponents(F.shape[1], q).sum(axis=1)
+    directions = np.asarray(directions, dtype=np.float64)
+    degrees = graded_exponents(directions.shape[1], degree).sum(axis=1)
     coef, intercept, restricted, rank = ridge_monomials(
-        moments.normal_equations(q), alpha, power_basis(F, q), degrees
+        moments.normal_equations(degree),
+        alpha,
+        power_basis(directions, degree),
+        degrees,
     )
-    set_readout(module, coef, intercept, restricted, degrees)
-    return {"n_features": len(coef), "rank": int(rank), "method": "moments"}
+    return _readout(directions, degree, coef, intercept, restricted, rank, "moments")
 
 
 def choose_method(n_samples, n_features, degree):
     """``"dual"`` when the ``N x N`` kernel costs fewer operations than the
     moments and the ``p x p`` factorisation, ``"moments"`` otherwise."""
-    p = math.comb(n_features + degree, degree) - 1
+    p = n_monomials(n_features, degree)
     primal = 2 * n_samples * n_moments(n_features, degree) + p**3 / 3
     dual = n_samples**2 * p + n_samples**3 / 3
     return "dual" if dual < primal else "moments"
 
 
-@torch.no_grad()
-def fit_readout(module, X, Y, sample_weight, alpha, method="auto"):
-    """Set ``module.beta`` (on its mask) and ``module.b`` by weighted ridge.
+def solve_readout(X, Y, sample_weight, directions, degree, alpha, method="auto"):
+    """The weighted ridge readout for fixed ``directions``.
 
     Parameters
     ----------
-    module : AttentionPolynomialNetwork
     X : ndarray of shape (n_samples, n_features)
         Scaled inputs, inside the blocks' radius.
     Y : ndarray of shape (n_samples, n_outputs)
         Scaled targets.
     sample_weight : ndarray of shape (n_samples,)
         Positive weights.
+    directions : ndarray of shape (n, n_features)
+    degree : int
     alpha : float
         Ridge's ``alpha`` on the standardised monomials (module docstring).
     method : {"auto", "moments", "dual"}, default="auto"
@@ -285,29 +306,25 @@ def fit_readout(module, X, Y, sample_weight, alpha, method="auto"):
 
     Returns
     -------
-    info : dict
-        ``n_features`` (``p``), ``rank`` of the solve and the ``method`` used.
+    Readout
     """
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
+    directions = np.asarray(directions, dtype=np.float64)
     n_samples, n_features = X.shape
-    q = module.mask.shape[1]
     if method == "auto":
-        method = choose_method(n_samples, n_features, q)
+        method = choose_method(n_samples, n_features, degree)
     if method == "moments":
-        moments = MomentAccumulator(n_features, q, Y.shape[1])
+        moments = MomentAccumulator(n_features, degree, Y.shape[1])
         # the scaled rows are centred: summed about the network's origin
         origin = (np.zeros(n_features), np.zeros(Y.shape[1]))
         moments.update(X, Y, sample_weight, origin=origin)
-        return readout_from_moments(module, moments, alpha)
-    F = module.F.detach().cpu().double().numpy()
-    exponents = graded_exponents(n_features, q)
-    degrees = exponents.sum(axis=1)
+        return readout_from_moments(moments, directions, degree, alpha)
+    exponents = graded_exponents(n_features, degree)
     coef, intercept, restricted, rank = _ridge_dual(
-        X, Y, sample_weight, alpha, exponents, power_basis(F, q)
+        X, Y, sample_weight, alpha, exponents, power_basis(directions, degree)
     )
-    set_readout(module, coef, intercept, restricted, degrees)
-    return {"n_features": len(coef), "rank": int(rank), "method": "dual"}
+    return _readout(directions, degree, coef, intercept, restricted, rank, "dual")
 
 
 def _ridge_dual(X, Y, w, alpha, exponents, basis):

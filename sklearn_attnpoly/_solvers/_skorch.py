@@ -10,7 +10,7 @@
   builds no optimizer when it only predicts.
 - :class:`KeepBestParameters` keeps the best epoch's parameters and puts them
   back when a run diverges.
-- :func:`paper_schedule` is the paper's optimisation protocol as skorch
+- :func:`one_cycle_schedule` is the paper's optimisation protocol as skorch
   callbacks: a one-cycle learning rate and gradient-norm clipping.
 """
 
@@ -282,7 +282,7 @@ def _mean_loss(net, X, y):
     return total / rows
 
 
-def paper_schedule(lr, total_steps, clip_norm):
+def one_cycle_schedule(lr, total_steps, clip_norm):
     """The paper's optimisation protocol as skorch callbacks, named.
 
     A one-cycle learning rate from ``lr / 10`` up to ``lr`` and down again,

@@ -2,27 +2,34 @@
 trains it.
 
 Every solver ends with the fitted :class:`AttentionPolynomialNetwork` inside a
-:class:`PolynomialNet` (a :class:`skorch.NeuralNetRegressor`), so prediction,
+:class:`WeightedRegressorNet` (a :class:`skorch.NeuralNetRegressor`), so prediction,
 device moves and ``save_params`` / ``load_params`` take one path. The gradient
 solvers train ``F``, ``beta`` and ``b`` with skorch's own loop and callbacks:
 the paper's one-cycle learning rate and gradient clipping
-(:func:`~sklearn_attnpoly._solvers._skorch.paper_schedule`), a projection that
+(:func:`~sklearn_attnpoly._solvers._skorch.one_cycle_schedule`), a projection that
 keeps every ``||xi_i|| <= 1`` after each step, a guard that stops a run
 whose loss stops being finite, and one that keeps the best epoch of a run
 that diverges (:class:`~sklearn_attnpoly._solvers._skorch.KeepBestParameters`).
 Each step computes the loss and its gradient in one pass over the batch
-(:class:`PolynomialNet`).
+(:class:`WeightedRegressorNet`).
 """
 
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 from skorch.callbacks import Callback, ProgressBar
 from skorch.utils import to_tensor
 
 from ..attention import AttentionPolynomialNetwork
-from ._skorch import KeepBestParameters, OnePassNet, batch_loading, paper_schedule
+from ._skorch import (
+    KeepBestParameters,
+    OnePassNet,
+    batch_loading,
+    one_cycle_schedule,
+    training_record,
+)
 
 
 class WeightedMSELoss(torch.nn.Module):
@@ -37,7 +44,7 @@ class WeightedMSELoss(torch.nn.Module):
         return (sample_weight * squared).sum() / sample_weight.sum()
 
 
-class PolynomialNet(OnePassNet):
+class WeightedRegressorNet(OnePassNet):
     """The net of :class:`AttentionPolynomialNetwork`: row weights the skorch
     way, and a training step in one pass.
 
@@ -131,7 +138,7 @@ def make_net(
     verbose,
     seed,
 ):
-    """A :class:`PolynomialNet` around ``module``, initialized.
+    """A :class:`WeightedRegressorNet` around ``module``, initialized.
 
     For ``solver="lstsq"`` the net only predicts, and has no optimizer
     (:class:`~sklearn_attnpoly._solvers._skorch.OnePassNet`); for ``"sgd"``
@@ -143,7 +150,7 @@ def make_net(
     if solver in ("sgd", "adam"):
         steps = max_epochs * math.ceil(n_samples / batch_size)
         train_callbacks = [
-            *paper_schedule(lr, steps, clip_norm=1.0),
+            *one_cycle_schedule(lr, steps, clip_norm=1.0),
             ("project_directions", ProjectDirections()),
             ("finite_loss", NonFiniteLossGuard()),
             ("keep_best", KeepBestParameters()),
@@ -155,7 +162,7 @@ def make_net(
         seed = None  # the net only predicts: nothing to shuffle
     for i, cb in enumerate(callbacks):
         train_callbacks.append((f"user_{i}_{type(cb).__name__}", cb))
-    net = PolynomialNet(
+    net = WeightedRegressorNet(
         module,
         criterion=WeightedMSELoss,
         optimizer=optimizer,
@@ -169,3 +176,54 @@ def make_net(
         **batch_loading(seed),
     )
     return net.initialize()
+
+
+#: Rows the slots' sizes are measured on (see :func:`slot_sizes`).
+SLOT_SCALE_ROWS = 10000
+
+
+@torch.no_grad()
+def slot_sizes(module, X, sample_weight, rng):
+    """Each degree's weighted root-mean-square slot on (up to
+    :data:`SLOT_SCALE_ROWS` of) the rows ``X``: the network's ``slot_scale``
+    for training from a zero readout.
+
+    In the ball's units the slot of degree k is of size about ``|t|^k``, so
+    from a zero readout the coefficients of high degrees need far larger
+    values, and far more steps, than those of low ones. Dividing each slot by
+    its size gives every coefficient a target of order one.
+
+    Returns
+    -------
+    ndarray of shape (q,)
+        Positive sizes (1 where a degree's slots are all zero).
+    """
+    rows = np.arange(len(X))
+    if len(rows) > SLOT_SCALE_ROWS:
+        rows = np.sort(rng.choice(len(rows), SLOT_SCALE_ROWS, replace=False))
+    dtype, device = module.F.dtype, module.F.device
+    x = torch.as_tensor(X[rows], dtype=dtype, device=device)
+    w = torch.as_tensor(sample_weight[rows], dtype=dtype, device=device)
+    squares = module.slots(x).pow(2).mean(dim=1)  # (rows, q)
+    size = (w @ squares / w.sum()).sqrt()
+    return torch.where(size > 0, size, torch.ones_like(size)).cpu().double().numpy()
+
+
+def train_network(net, X, Y, sample_weight):
+    """Train ``net`` (a :func:`make_net`) on the scaled rows, each with its
+    weight (normalised to mean 1) as skorch's ``X["sample_weight"]``.
+
+    Returns
+    -------
+    n_iter : int
+        Epochs run.
+    loss_curve : list of float
+        The training loss after each epoch.
+    """
+    dtype = np.float64 if net.module_.F.dtype == torch.float64 else np.float32
+    X_dict = {
+        "X": X.astype(dtype),
+        "sample_weight": (sample_weight / sample_weight.mean()).astype(dtype),
+    }
+    net.partial_fit(X_dict, Y.astype(dtype))
+    return training_record(net)

@@ -106,24 +106,26 @@ class AttentionPolynomialNetwork(nn.Module):
         The blocks' maximum: Lemma 3.1's one-hot maximum, or softmax read as
         the Boltzmann operator (:mod:`~sklearn_attnpoly.attention._boltzmann`),
         which approximates the hardmax network within :meth:`error_bound`.
-    boltzmann_beta : float, default=40.0
+    inverse_temperature : float, default=40.0
         The Boltzmann blocks' inverse temperature, in units of each block's
         certified gap (``attention="boltzmann"``).
     """
 
     def __init__(self, directions, degree, radius, n_outputs=1, engine="structured",
                  mask=None, dtype=torch.float64, attention="hardmax",
-                 boltzmann_beta=40.0):  # fmt: skip
+                 inverse_temperature=40.0):  # fmt: skip
         super().__init__()
         n, _ = directions.shape
         self.degree, self.radius, self.engine = degree, float(radius), engine
-        self.attention, self.boltzmann_beta = attention, float(boltzmann_beta)
+        self.attention, self.inverse_temperature = attention, float(inverse_temperature)
         self.layout = TokenLayout(n, degree, compact=engine == "structured")
         self.F = nn.Parameter(torch.as_tensor(directions, dtype=dtype).clone())
         L = self.layout
         bounds = block_bounds(self.radius, degree)
         if attention == "boltzmann":
-            self.constants = boltzmann_constants(bounds, self.radius, boltzmann_beta)
+            self.constants = boltzmann_constants(
+                bounds, self.radius, inverse_temperature
+            )
             self.blocks = nn.ModuleList(
                 _BOLTZMANN_ENGINES[engine](L, L.t, L.slot(k - 1), L.slot(k), M, C, b)
                 for k, (M, C, _, b) in enumerate(self.constants, start=1)

@@ -36,7 +36,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from .._device import resolve_device
-from .._solvers._skorch import batch_loading, paper_schedule, training_record
+from .._solvers._skorch import batch_loading, one_cycle_schedule, training_record
 from ._mlp_step import ChunkedMLPNet
 from ._protocol import PAPER_LR, PAPER_TASKS
 
@@ -263,7 +263,7 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
             torch.manual_seed(seed)
             module = relu_network(X.shape[1], self.hidden_layer_sizes)
         steps = self.max_epochs * math.ceil(len(X) / self.batch_size)
-        callbacks = paper_schedule(self.lr, steps, clip_norm=self.clip_norm)
+        callbacks = one_cycle_schedule(self.lr, steps, clip_norm=self.clip_norm)
         self.net_ = ChunkedMLPNet(
             module,
             optimizer=torch.optim.SGD,

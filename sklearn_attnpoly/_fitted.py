@@ -1,0 +1,118 @@
+"""A fitted attention-polynomial model's state, set in one place.
+
+Every way to a fitted :class:`~sklearn_attnpoly.AttentionPolynomialRegressor`
+(its ``fit`` and ``partial_fit``, ``from_polynomial``, and the refit of the
+cross-validated estimator) ends here, with a solver's
+:class:`~sklearn_attnpoly._solvers._dispatch.NetworkFit`: the network is built
+from its arrays, or, for the gradient solvers, is the net they trained.
+"""
+
+import copy
+
+import numpy as np
+
+from ._polynomial import monomial_exponents, substitute_affine
+from ._solvers._training import make_net
+from .attention import network_arrays, parts_from_readout
+
+#: The fitted attributes a solver may leave or not; removed when the new fit
+#: has none, so that no attribute of an earlier fit survives a refit.
+_OPTIONAL = ("loss_curve_",)
+
+
+def store_network(
+    estimator, fit, *, spec, scaling, target_scaling, n_features, n_samples=0, seed=0
+):
+    """Set ``estimator``'s fitted attributes from a solver's result.
+
+    Parameters
+    ----------
+    estimator : AttentionPolynomialRegressor
+        Its parameters ``solver``, ``lr``, ``max_epochs``, ``batch_size``,
+        ``callbacks`` and ``verbose`` make the net around the network.
+    fit : NetworkFit
+    spec : NetworkSpec
+        What the network is built with (its radius is the guard radius).
+    scaling, target_scaling : AffineScaling, TargetScaling
+        The frames the network works in.
+    n_features : int
+    n_samples : int, default=0
+        The training rows (the gradient solvers' schedule length).
+    seed : int, default=0
+        The net's shuffling seed.
+    """
+    n_outputs = len(fit.intercept)
+    net = fit.net
+    if net is None:
+        module = spec.build(
+            fit.directions,
+            n_outputs,
+            readout=fit.readout,
+            intercept=fit.intercept,
+            mask=fit.mask,
+            slot_scale=fit.slot_scale,
+        )
+        net = make_net(
+            module,
+            solver=estimator.solver,
+            lr=estimator.lr,
+            max_epochs=estimator.max_epochs,
+            batch_size=estimator.batch_size,
+            n_samples=max(n_samples, 1),
+            device=spec.device,
+            callbacks=copy.deepcopy(list(estimator.callbacks or [])),
+            verbose=estimator.verbose,
+            seed=seed,
+        )
+    estimator.net_ = net
+    estimator.n_features_in_ = n_features
+    estimator.scaling_, estimator.target_scaling_ = scaling, target_scaling
+    estimator.guard_radius_ = spec.radius
+    estimator.n_outputs_ = n_outputs
+    estimator.n_directions_ = len(fit.directions)
+    estimator.device_ = spec.device
+    estimator.n_iter_ = int(fit.n_iter)
+    for name in _OPTIONAL:
+        vars(estimator).pop(name, None)
+    if fit.loss_curve is not None:
+        estimator.loss_curve_ = [float(v) for v in fit.loss_curve]
+    return estimator
+
+
+def caller_polynomial(module, scaling, target_scaling):
+    """The polynomial a fitted network computes, in the caller's units.
+
+    Parameters
+    ----------
+    module : AttentionPolynomialNetwork
+    scaling, target_scaling : AffineScaling, TargetScaling
+        The frames the network works in.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_monomials, n_outputs)
+        Over ``exponents`` (every monomial of degree ``<= q``, graded).
+    exponents : ndarray of shape (n_monomials, n_features)
+
+    Raises
+    ------
+    ValueError
+        When a coefficient in the caller's units overflows float64.
+    """
+    F, beta, b = network_arrays(module)
+    coef = np.concatenate([b[None, :], *parts_from_readout(F, beta)])
+    coef = coef * target_scaling.scale
+    coef[0] += target_scaling.mean
+    exponents = monomial_exponents(F.shape[1], beta.shape[1])
+    shift, scale = scaling.shift, scaling.scale
+    try:
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            return substitute_affine(coef, exponents, shift, scale), exponents
+    except FloatingPointError:
+        raise ValueError(
+            "The fitted polynomial's coefficients in the units of X "
+            "overflow float64: the powers up to degree "
+            f"{beta.shape[1]} of X's mean (up to {np.abs(shift).max():.3g}) "
+            f"and scale ({scale.min():.3g} to {scale.max():.3g}) do not "
+            "fit. Rescale X to list them; predict is not affected."
+        ) from None

@@ -1,0 +1,274 @@
+"""The one place that checks which options go with which solver, and calls it.
+
+As scikit-learn's ``_ridge_regression`` does for ``Ridge``: the estimator
+validates and scales its data, then calls :func:`fit_network` (rows in memory)
+or :func:`fit_from_moments` (the sums of ``partial_fit``, of a Dask array, or
+of the cross-validated refit); each solver takes arrays and returns a
+:class:`NetworkFit`, from which the estimator builds its network in one place.
+No solver sees an estimator.
+
+- ``"lstsq"``: the directions fixed (the lattice, or random ones), the
+  readout a ridge polynomial in closed form
+  (:mod:`~sklearn_attnpoly._solvers._readout`);
+- ``"varpro"``: the directions learned by variable projection
+  (:mod:`~sklearn_attnpoly._solvers._varpro`);
+- ``"sgd"``, ``"adam"``: every parameter trained by gradient steps through the
+  frozen blocks, from the closed-form readout or from zeros
+  (:mod:`~sklearn_attnpoly._solvers._training`).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._sizes import check_fit_fits
+from ..attention import lattice_directions
+from ._readout import readout_from_moments, solve_readout
+from ._training import make_net, slot_sizes, train_network
+from ._varpro import ReducedLoss, fit_directions
+
+SOLVERS = ("lstsq", "varpro", "sgd", "adam")
+GRADIENT_SOLVERS = ("sgd", "adam")
+
+
+@dataclass
+class NetworkFit:
+    """What a solver found: the network's parameters and what it did.
+
+    Attributes
+    ----------
+    directions : ndarray of shape (n, d)
+        The rows of ``F``.
+    readout : ndarray of shape (n, q, n_outputs)
+        The network's ``beta`` parameter.
+    intercept : ndarray of shape (n_outputs,)
+    mask : ndarray of shape (n, q) of bool or None
+        The readout entries allowed to be non-zero (all when None).
+    slot_scale : ndarray of shape (q,) or None
+        The readout's per-degree divisor (ones when None).
+    n_iter : int
+        Closed-form solves (1), L-BFGS iterations, or epochs.
+    loss_curve : list of float or None
+        The training loss per iteration or epoch (None for the closed form).
+    net : skorch net or None
+        The gradient solvers' trained net, history and callbacks included.
+    """
+
+    directions: np.ndarray
+    readout: np.ndarray
+    intercept: np.ndarray
+    mask: np.ndarray | None = None
+    slot_scale: np.ndarray | None = None
+    n_iter: int = 1
+    loss_curve: list | None = None
+    net: object = None
+    info: dict = field(default_factory=dict)
+
+
+def check_solver_options(solver, n_directions, scaling, source="rows"):
+    """Raise a ValueError for options that do not go with ``solver``.
+
+    Parameters
+    ----------
+    solver : {"lstsq", "varpro", "sgd", "adam"}
+    n_directions : int or None
+    scaling : {"ball", "none"}
+    source : {"rows", "partial_fit", "Dask arrays"}, default="rows"
+        Where the data come from: rows in memory, or sums of moments.
+    """
+    if source != "rows":
+        if solver != "lstsq":
+            raise ValueError(
+                f"{source} are fitted from the data's moments, which needs "
+                f"solver='lstsq'; got solver={solver!r}."
+            )
+        if scaling != "ball":
+            raise ValueError(
+                f"{source} sum the data's moments in the frame of the scaled "
+                f"units, which needs scaling='ball'; got scaling={scaling!r}."
+            )
+    if solver == "varpro" and n_directions is None:
+        raise ValueError(
+            "solver='varpro' learns n_directions directions from the data; "
+            "set n_directions to an int (the lattice directions of "
+            "n_directions=None need no learning: use solver='lstsq')."
+        )
+
+
+def check_fit_size(shape, *, solver, degree, n_directions, engine, batch_size,
+                   dtype, device, readout_init, attention):  # fmt: skip
+    """Refuse, before anything is enumerated, a fit that cannot fit in memory
+    (:func:`~sklearn_attnpoly._sizes.check_fit_fits`, with what ``solver``
+    holds: the monomials of the closed-form readout for ``"lstsq"`` and the
+    gradient solvers' start, a training batch's backward pass for those)."""
+    n_samples, n_features = shape
+    gradient = solver in GRADIENT_SOLVERS
+    check_fit_fits(
+        n_features,
+        degree,
+        n_directions,
+        engine=engine,
+        batch_rows=min(batch_size, n_samples) if gradient else 1,
+        dtype=dtype,
+        device=device,
+        monomials=solver == "lstsq" or (gradient and readout_init == "lstsq"),
+        attention=attention,
+        n_samples=n_samples,
+        gradients=gradient,
+    )
+
+
+def initial_directions(solver, n_features, degree, n_directions, rng):
+    """The fixed or initial rows of ``F``: the lattice directions of Lemma 3.3
+    (``n_directions=None``), or ``n_directions`` random unit vectors; None for
+    ``"varpro"``, which learns its own."""
+    if solver == "varpro":
+        return None
+    if n_directions is None:
+        return lattice_directions(n_features, degree)
+    directions = rng.standard_normal((n_directions, n_features))
+    return directions / np.linalg.norm(directions, axis=1, keepdims=True)
+
+
+def fit_network(
+    X,
+    Y,
+    sample_weight,
+    *,
+    spec,
+    solver,
+    directions,
+    alpha,
+    rng,
+    n_directions=None,
+    max_iter=200,
+    tol=1e-5,
+    readout_init="lstsq",
+    scale_slots=False,
+    training=None,
+):
+    """Fit the network's parameters to scaled rows with ``solver``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Scaled inputs, inside the blocks' radius.
+    Y : ndarray of shape (n_samples, n_outputs)
+        Scaled targets.
+    sample_weight : ndarray of shape (n_samples,)
+        Positive weights.
+    spec : NetworkSpec
+        What the network is built with.
+    solver : {"lstsq", "varpro", "sgd", "adam"}
+    directions : ndarray of shape (n, n_features) or None
+        The fixed or initial rows of ``F`` (None for ``"varpro"``, which
+        learns ``n_directions`` of them).
+    alpha : float
+        The closed-form readout's ridge strength.
+    rng : numpy.random.RandomState
+    n_directions : int, default=None
+        ``"varpro"``'s number of directions.
+    max_iter, tol : ``"varpro"``'s L-BFGS budget and stopping rule.
+    readout_init : {"lstsq", "zeros"}, default="lstsq"
+        The gradient solvers' start.
+    scale_slots : bool, default=False
+        Whether a gradient run from zeros trains each slot's coefficient
+        divided by the slot's size.
+    training : dict, default=None
+        The gradient solvers' :func:`make_net` options (``lr``,
+        ``max_epochs``, ``batch_size``, ``callbacks``, ``verbose``).
+
+    Returns
+    -------
+    NetworkFit
+    """
+    n_outputs = Y.shape[1]
+    if solver == "varpro":
+        return _fit_varpro(
+            X, Y, sample_weight, spec, n_directions, alpha, max_iter, tol, rng
+        )
+    if solver == "lstsq":
+        readout = solve_readout(X, Y, sample_weight, directions, spec.degree, alpha)
+        return NetworkFit(directions, readout.beta, readout.intercept, readout.mask)
+    if readout_init == "lstsq":
+        start = solve_readout(X, Y, sample_weight, directions, spec.degree, alpha)
+        beta, b = start.beta, start.intercept
+    else:
+        beta, b = np.zeros((len(directions), spec.degree, n_outputs)), None
+    module = spec.build(directions, n_outputs, readout=beta, intercept=b)
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    if scale_slots:
+        scale = slot_sizes(module, X, sample_weight, rng)
+        module = spec.build(
+            directions,
+            n_outputs,
+            readout=beta * scale[:, None],
+            intercept=b,
+            slot_scale=scale,
+        )
+    net = make_net(
+        module,
+        solver=solver,
+        n_samples=len(X),
+        device=spec.device,
+        seed=seed,
+        **training,
+    )
+    n_iter, loss_curve = train_network(net, X, Y, sample_weight)
+    return NetworkFit(
+        *_parameters(net.module_), n_iter=n_iter, loss_curve=loss_curve, net=net
+    )
+
+
+def fit_from_moments(moments, *, spec, directions, alpha):
+    """The closed-form fit from accumulated moments (``partial_fit``, Dask
+    arrays, the cross-validated refit).
+
+    Parameters
+    ----------
+    moments : MomentAccumulator
+        In the network's units (:meth:`~MomentAccumulator.in_units`).
+    spec : NetworkSpec
+    directions : ndarray of shape (n, n_features)
+    alpha : float
+
+    Returns
+    -------
+    NetworkFit
+    """
+    readout = readout_from_moments(moments, directions, spec.degree, alpha)
+    return NetworkFit(directions, readout.beta, readout.intercept, readout.mask)
+
+
+def _fit_varpro(X, Y, sample_weight, spec, n_directions, alpha, max_iter, tol, rng):
+    """Learn the directions by variable projection; the readout is the ridge
+    they leave on their slots."""
+    module = spec.build(np.zeros((n_directions, X.shape[1])), Y.shape[1])
+    loss = ReducedLoss(module, X, Y, sample_weight, alpha)
+    directions, record = fit_directions(
+        loss, n_directions, max_iter=max_iter, tol=tol, rng=rng
+    )
+    _, _, beta, b = loss.evaluate(directions, gradient=False)
+    return NetworkFit(
+        directions,
+        beta,
+        b,
+        n_iter=record["n_iter"],
+        loss_curve=record["loss_curve"],
+    )
+
+
+def _parameters(module):
+    """A trained module's ``F``, ``beta`` parameter, ``b``, mask and slot
+    scale, as float64 arrays."""
+
+    def array(tensor):
+        return tensor.detach().cpu().double().numpy()
+
+    return (
+        array(module.F),
+        array(module.beta),
+        array(module.b),
+        array(module.mask).astype(bool),
+        array(module.slot_scale),
+    )
