@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from sklearn_attnpoly import _cli as cli
+from sklearn_attnpoly._cli import _fit_csv
 from sklearn_attnpoly.paper import _experiments
 
 
@@ -216,7 +217,7 @@ def test_fit_checks_the_output_folders_before_fitting(
     def fit(self, X, y):
         raise AssertionError("fitted before the output paths were checked")
 
-    monkeypatch.setattr(cli.AttentionPolynomialRegressor, "fit", fit)
+    monkeypatch.setattr(_fit_csv.AttentionPolynomialRegressor, "fit", fit)
     missing = tmp_path / "missing" / "out"
     for option in ("--save", "--plot"):
         argv = ["fit", str(csv_file), "--target", "y", "--degree", "2", option]
@@ -379,7 +380,7 @@ def test_out_of_memory_is_one_line(csv_file, monkeypatch, capsys):
     def fit(self, X, y):
         raise MemoryError
 
-    monkeypatch.setattr(cli.AttentionPolynomialRegressor, "fit", fit)
+    monkeypatch.setattr(_fit_csv.AttentionPolynomialRegressor, "fit", fit)
     argv = ["fit", str(csv_file), "--target", "y", "--degree", "3"]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err

@@ -1,6 +1,8 @@
-"""The package's floors: the core never reaches into the paper's laboratory,
-and a closed-form fit loads nothing it does not use."""
+"""The package's floors: the core never reaches into the paper's laboratory
+or the command line, the laboratory never reaches into the command line, and
+a closed-form fit loads nothing it does not use."""
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -8,6 +10,8 @@ import sys
 import pytest
 
 import sklearn_attnpoly
+from sklearn_attnpoly import _cli
+from sklearn_attnpoly.__main__ import main as module_main
 
 _CORE_ONLY = """
 import json, pickle, sys
@@ -40,6 +44,36 @@ def test_the_core_loads_neither_the_laboratory_nor_matplotlib_nor_dask():
     assert loaded["laboratory"] == []
     # a torch optimizer imports torch._dynamo (seconds); only training needs one
     assert loaded["dynamo"] == {"lstsq": False, "sgd": True}
+
+
+_LABORATORY_ONLY = """
+import importlib, json, pkgutil, sys
+import sklearn_attnpoly.paper as paper
+for module in pkgutil.walk_packages(paper.__path__, "sklearn_attnpoly.paper."):
+    importlib.import_module(module.name)
+cli = [name for name in sys.modules if name.startswith("sklearn_attnpoly._cli")]
+print(json.dumps(sorted(cli)))
+"""
+
+
+def test_the_laboratory_never_imports_the_command_line():
+    # data flows down: the command line calls the laboratory, never the reverse
+    done = subprocess.run(
+        [sys.executable, "-c", _LABORATORY_ONLY],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout) == []
+
+
+def test_the_console_script_and_python_m_run_the_same_main():
+    (script,) = importlib.metadata.entry_points(
+        group="console_scripts", name="sklearn-attnpoly"
+    )
+    assert script.value == "sklearn_attnpoly._cli:main"
+    assert script.load() is _cli.main is module_main
+    assert _cli.main.__module__ == "sklearn_attnpoly._cli._main"
 
 
 def test_the_laboratory_is_reached_by_name_only():

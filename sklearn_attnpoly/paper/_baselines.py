@@ -114,14 +114,11 @@ def score_snapshots(est, X, y):
 
 #: Gradient-norm threshold of :class:`PaperMLPRegressor`. The paper clips
 #: "to avoid gradients exploding at the beginning of training" but gives no
-#: threshold. On f1's raw scale the initial gradient norm of NN_depth is 400 to
-#: 1000, so the clipped steps have length ``lr * c`` (before momentum) and
-#: ``c`` decides how far the paper's 1200 steps get. On f1 with the paper's
-#: budget (test MSE; the target's variance is about 41000): ``c = 1`` leaves
-#: NN_depth between 10000 and 77000 over seeds 0 to 5, and NN_width at the
-#: mean; ``c = 5`` gives NN_depth 1870 to 2680 and NN_width 5600 to 8440 (the
-#: paper: 134 and 10237); from ``c = 100`` on, NN_width (about 400 to 600)
-#: beats NN_depth (about 1200 to 1500), the reverse of the paper's order.
+#: threshold. On f1's raw scale NN_depth's initial gradients are far longer
+#: than ``c``, so the clipped steps have length ``lr * c`` (before momentum)
+#: and ``c`` decides how far the paper's 1200 steps get. The test errors
+#: behind the choice, for several ``c`` and seeds, are on the results page
+#: ("Reproducing the paper's experiments", The setting).
 PAPER_CLIP_NORM = 5.0
 
 
@@ -136,10 +133,10 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
     exploding at the beginning of training", which they do on the raw scale
     (without clipping, NN_depth on f1 collapses to a constant) and never on
     standardised data. Each step's gradient is that of the whole batch,
-    computed chunk by chunk (:class:`~sklearn_attnpoly.paper._mlp_step.ChunkedMLPNet`):
-    at the paper's f2 shape 13 times faster than skorch's default step for
-    NN_width and 1.6 times for NN_depth, on one CPU thread
-    (``benchmarks/mlp_step.py``).
+    computed chunk by chunk (:class:`~sklearn_attnpoly.paper._mlp_step.ChunkedMLPNet`),
+    so that a wide hidden layer's activations stay in the cache;
+    ``benchmarks/mlp_step.py`` times it against skorch's default step (the
+    benchmarks page).
 
     Parameters
     ----------
@@ -156,9 +153,9 @@ class PaperMLPRegressor(RegressorMixin, BaseEstimator):
         clip. See :data:`PAPER_CLIP_NORM` for the choice of the default.
     standardize : bool, default=False
         Train on standardised inputs and target. At the paper's learning rate
-        this leaves the gradients (norm about 0.2 for NN_depth on f1) below
-        any clipping threshold, and the paper's 1200 steps too short to move
-        NN_depth on f1 away from predicting the mean.
+        this leaves NN_depth's gradients on f1 far below the clipping
+        threshold, and the paper's 1200 steps too short to move it away from
+        predicting the mean (the results page gives the measurements).
     callbacks : list of skorch callbacks, default=None
         Extra callbacks, copied before training.
     device : str, default="cpu"

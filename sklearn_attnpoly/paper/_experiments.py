@@ -204,10 +204,9 @@ def exact_f2_check(n_points=2000, radius=5.0, seed=0, out=sys.stdout):
 
 
 #: Fast settings of ``demo``: rows drawn per task, and epochs of the networks
-#: trained by the paper's protocol. f1 gets the paper's full data and budget
-#: (a few seconds per network); fewer steps leave the networks far from where
-#: the paper's protocol takes them (NN_depth: test MSE 9570 after 200 epochs,
-#: 2450 after 600).
+#: trained by the paper's protocol. f1 gets the paper's full data and budget,
+#: since fewer steps leave the networks far from where the paper's protocol
+#: takes them (the results page, The demo, gives the errors).
 DEMO_SETTINGS = {
     "f1": {
         "n_samples": PAPER_TASKS["f1"]["n_samples"],
@@ -217,7 +216,7 @@ DEMO_SETTINGS = {
 }
 
 #: The one-layer transformer's budget in ``demo``: 40 epochs of Adam in
-#: batches of 512 (about 4 s on f1 and 18 s on f2 at one thread).
+#: batches of 512.
 DEMO_TRANSFORMER = {"batch_size": 512, "max_epochs": 40}
 
 DEMO_COLUMNS = [
