@@ -22,7 +22,7 @@ that ``import sklearn_attnpoly`` loads neither it nor matplotlib;
 from ._one_layer import OneLayerTransformerRegressor
 from ._regressor import AttentionPolynomialRegressor
 from ._regressor_cv import AttentionPolynomialRegressorCV
-from ._warnings import BoltzmannErrorWarning, OutOfBoundWarning
+from ._warnings import BoltzmannErrorWarning, ExtrapolationWarning, OutOfBoundWarning
 from .attention import AttentionPolynomialNetwork
 
 __version__ = "0.2.0.dev0"
@@ -32,6 +32,7 @@ __all__ = [
     "AttentionPolynomialRegressor",
     "AttentionPolynomialRegressorCV",
     "BoltzmannErrorWarning",
+    "ExtrapolationWarning",
     "OneLayerTransformerRegressor",
     "OutOfBoundWarning",
     "__version__",

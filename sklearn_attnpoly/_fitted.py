@@ -11,17 +11,24 @@ import copy
 
 import numpy as np
 
-from ._polynomial import monomial_exponents, substitute_affine
 from ._solvers._training import make_net
-from .attention import network_arrays, parts_from_readout
 
 #: The fitted attributes a solver may leave or not; removed when the new fit
 #: has none, so that no attribute of an earlier fit survives a refit.
-_OPTIONAL = ("loss_curve_",)
+_OPTIONAL = ("loss_curve_", "target_range_")
 
 
 def store_network(
-    estimator, fit, *, spec, scaling, target_scaling, n_features, n_samples=0, seed=0
+    estimator,
+    fit,
+    *,
+    spec,
+    scaling,
+    target_scaling,
+    n_features,
+    n_samples=0,
+    target_range=None,
+    seed=0,
 ):
     """Set ``estimator``'s fitted attributes from a solver's result.
 
@@ -38,6 +45,9 @@ def store_network(
     n_features : int
     n_samples : int, default=0
         The training rows (the gradient solvers' schedule length).
+    target_range : ndarray of shape (2, n_outputs), default=None
+        The smallest and largest training target per output (None for a
+        model built from a polynomial, with no training rows).
     seed : int, default=0
         The net's shuffling seed.
     """
@@ -76,43 +86,6 @@ def store_network(
         vars(estimator).pop(name, None)
     if fit.loss_curve is not None:
         estimator.loss_curve_ = [float(v) for v in fit.loss_curve]
+    if target_range is not None:
+        estimator.target_range_ = np.asarray(target_range, dtype=float)
     return estimator
-
-
-def caller_polynomial(module, scaling, target_scaling):
-    """The polynomial a fitted network computes, in the caller's units.
-
-    Parameters
-    ----------
-    module : AttentionPolynomialNetwork
-    scaling, target_scaling : AffineScaling, TargetScaling
-        The frames the network works in.
-
-    Returns
-    -------
-    coef : ndarray of shape (n_monomials, n_outputs)
-        Over ``exponents`` (every monomial of degree ``<= q``, graded).
-    exponents : ndarray of shape (n_monomials, n_features)
-
-    Raises
-    ------
-    ValueError
-        When a coefficient in the caller's units overflows float64.
-    """
-    F, beta, b = network_arrays(module)
-    coef = np.concatenate([b[None, :], *parts_from_readout(F, beta)])
-    coef = coef * target_scaling.scale
-    coef[0] += target_scaling.mean
-    exponents = monomial_exponents(F.shape[1], beta.shape[1])
-    shift, scale = scaling.shift, scaling.scale
-    try:
-        with np.errstate(over="raise", divide="raise", invalid="raise"):
-            return substitute_affine(coef, exponents, shift, scale), exponents
-    except FloatingPointError:
-        raise ValueError(
-            "The fitted polynomial's coefficients in the units of X "
-            "overflow float64: the powers up to degree "
-            f"{beta.shape[1]} of X's mean (up to {np.abs(shift).max():.3g}) "
-            f"and scale ({scale.min():.3g} to {scale.max():.3g}) do not "
-            "fit. Rescale X to list them; predict is not affected."
-        ) from None

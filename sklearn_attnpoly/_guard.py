@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ._scaling import row_norms
-from ._warnings import BoltzmannErrorWarning, OutOfBoundWarning
+from ._warnings import BoltzmannErrorWarning, ExtrapolationWarning, OutOfBoundWarning
 from .attention import block_bounds, slot_rounding_errors
 
 #: Rounding error allowed on a prediction, relative to the largest
@@ -221,3 +221,45 @@ def check_prediction_precision(module, exponents, Y, target_scale):
         check_boltzmann_error(
             bound * target_scale, Y, module.inverse_temperature, module.F.dtype
         )
+
+
+def check_extrapolation(Y, target_range):
+    """Warn (:class:`ExtrapolationWarning`) for predictions beyond the
+    training targets' range widened by its width on each side.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_samples, n_outputs)
+        Predictions, in the caller's units.
+    target_range : ndarray of shape (2, n_outputs)
+        The smallest and largest training target per output.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     check_extrapolation(np.array([[5.0], [40.0]]), np.array([[0.0], [10.0]]))
+    >>> print(caught[0].message)
+    1 of 2 rows are predicted outside the training targets' range widened by
+    its width on each side, [-10, 20] (the largest |prediction| is 40): the
+    fitted polynomial extrapolates there. Check those rows for entry errors,
+    or silence this with warnings.simplefilter('ignore', ExtrapolationWarning).
+    """
+    low, high = target_range
+    width = high - low
+    low, high = low - width, high + width
+    outside = ((Y < low) | (Y > high)).any(axis=1)
+    n_outside = int(outside.sum())
+    if not n_outside:
+        return
+    shown = ", ".join(f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(low, high, strict=True))
+    warnings.warn(
+        f"{n_outside} of {len(Y)} rows are predicted outside the training "
+        f"targets' range widened by its width on each side, {shown} (the largest "
+        f"|prediction| is {np.abs(Y[outside]).max():.4g}): the fitted polynomial "
+        "extrapolates there. Check those rows for entry errors, or silence this "
+        "with warnings.simplefilter('ignore', ExtrapolationWarning).",
+        ExtrapolationWarning,
+        stacklevel=3,
+    )

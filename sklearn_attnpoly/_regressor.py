@@ -19,18 +19,18 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import resolve_device
-from ._fitted import caller_polynomial, store_network
+from ._fitted import store_network
 from ._guard import (
     apply_out_of_bound_policy,
+    check_extrapolation,
     check_guard_precision,
     check_prediction_precision,
 )
-from ._polynomial import monomial_exponents, to_dict, validate_coefficients
+from ._polynomial_forms import PolynomialFormsMixin
 from ._predict import network_output
-from ._scaling import AffineScaling, TargetScaling, fit_frames
+from ._scaling import fit_frames
 from ._solvers._dask import dask_moments, is_dask_array
 from ._solvers._dispatch import (
-    NetworkFit,
     check_fit_size,
     check_solver_options,
     fit_from_moments,
@@ -40,7 +40,7 @@ from ._solvers._dispatch import (
 from ._solvers._incremental import accumulate_batch
 from ._transaction import unchanged_on_error
 from ._validation import validate_fit_data
-from .attention import NetworkSpec, exact_readout
+from .attention import NetworkSpec
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -55,7 +55,9 @@ def _has_moments_solver(estimator):
     return True
 
 
-class AttentionPolynomialRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class AttentionPolynomialRegressor(
+    PolynomialFormsMixin, MultiOutputMixin, RegressorMixin, BaseEstimator
+):
     """Regression with the single-head self-attention transformer of Fang et al.
 
     The input ``x`` is scaled, projected by ``F`` (rows of norm at most 1) to
@@ -229,6 +231,13 @@ class AttentionPolynomialRegressor(MultiOutputMixin, RegressorMixin, BaseEstimat
         refits, in order.
     guard_radius_ : float
         The radius, in scaled units, the blocks were built for.
+    target_range_ : ndarray of shape (2, n_outputs)
+        The smallest and largest training target per output (absent for
+        :meth:`from_polynomial`). ``predict`` warns with an
+        :class:`ExtrapolationWarning` for rows predicted beyond this range
+        widened by its width on each side: a polynomial fitted to data can
+        explode off it, even on rows whose every feature lies in its
+        training range.
     error_bound_ : float or ndarray of shape (n_outputs,)
         A bound (a float for a single output, as ``intercept_`` is in
         scikit-learn's linear models), in the target's units, on how far the
@@ -361,111 +370,6 @@ class AttentionPolynomialRegressor(MultiOutputMixin, RegressorMixin, BaseEstimat
         self.verbose = verbose
         self.random_state = random_state
 
-    # -- the polynomial in, and out ------------------------------------------------
-
-    @classmethod
-    def from_polynomial(
-        cls,
-        coefficients,
-        *,
-        radius=1.0,
-        engine="structured",
-        dtype="float64",
-        attention="hardmax",
-        inverse_temperature=40.0,
-        beta="deprecated",
-    ):
-        """A fitted estimator whose network is exactly the given polynomial.
-
-        The construction of Theorem 3.5: the lattice directions of Lemma 3.3
-        as ``F``, ``beta`` solved from Lemma 3.3's linear systems, ``b = Q(0)``.
-
-        Parameters
-        ----------
-        coefficients : dict of tuple to float
-            ``{exponents: coefficient}``; ``{(2, 0): 1.0, (0, 2): 1.0}`` is
-            ``x1**2 + x2**2``.
-        radius : float, default=1.0
-            ``predict`` equals the polynomial (up to rounding) for every
-            ``||x|| <= radius``; the blocks hold up to ``headroom * radius``.
-        engine : {"structured", "dense"}, default="structured"
-            As the estimator's.
-        dtype : {"float64", "float32"}, default="float64"
-            As the estimator's.
-        attention : {"hardmax", "boltzmann"}, default="hardmax"
-            As the estimator's: ``"boltzmann"`` builds the softmax network of
-            the same polynomial, within :attr:`error_bound_` of it.
-        inverse_temperature : float, default=40.0
-            As the estimator's.
-        beta : float, default="deprecated"
-            The former name of ``inverse_temperature``.
-
-            .. deprecated:: 0.2
-               Use ``inverse_temperature``; ``beta`` will be removed in 0.4.
-
-        Returns
-        -------
-        AttentionPolynomialRegressor
-            Fitted, with ``degree`` the polynomial's degree.
-
-        Examples
-        --------
-        >>> from sklearn_attnpoly import AttentionPolynomialRegressor
-        >>> est = AttentionPolynomialRegressor.from_polynomial(
-        ...     {(2, 0): 1.0, (0, 2): 1.0}, radius=10.0)
-        >>> est.predict([[3.0, 4.0]]).round(9)
-        array([25.])
-        """
-        n_features, degree, coef = validate_coefficients(coefficients)
-        if not isinstance(radius, Real) or not np.isfinite(radius) or radius <= 0:
-            raise ValueError(f"radius must be a finite number > 0; got {radius!r}.")
-        est = cls(
-            degree=degree,
-            engine=engine,
-            dtype=dtype,
-            attention=attention,
-            inverse_temperature=inverse_temperature,
-            beta=beta,
-        )
-        est._validate_params()
-        unit = radius / est.bound  # x = unit * x_tilde
-        fit = NetworkFit(
-            *exact_readout(coef, monomial_exponents(n_features, degree), unit)
-        )
-        return store_network(
-            est,
-            fit,
-            spec=est._spec(est.headroom * est.bound, "cpu"),
-            scaling=AffineScaling(np.zeros(n_features), np.full(n_features, unit)),
-            target_scaling=TargetScaling(np.zeros(1), np.ones(1)),
-            n_features=n_features,
-        )
-
-    def to_polynomial(self):
-        """The fitted network expanded into ``{exponents: coefficient}``.
-
-        Every monomial of degree at most ``degree`` is listed, in the caller's
-        input and target units (all scaling undone).
-
-        Returns
-        -------
-        dict of tuple to float, or list of such dicts
-            One dict per target when ``y`` had several columns.
-
-        Raises
-        ------
-        ValueError
-            When a coefficient in the caller's units overflows float64 (inputs
-            of scale ``1e155`` make a degree-2 coefficient about ``1e-310``
-            times a term of ``1e310``); ``predict`` is not affected.
-        """
-        check_is_fitted(self)
-        coef, exponents = caller_polynomial(
-            self.net_.module_, self.scaling_, self.target_scaling_
-        )
-        polys = [to_dict(coef[:, o], exponents) for o in range(coef.shape[1])]
-        return polys[0] if self.n_outputs_ == 1 else polys
-
     # -- fit / predict ---------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -574,6 +478,7 @@ class AttentionPolynomialRegressor(MultiOutputMixin, RegressorMixin, BaseEstimat
             target_scaling=target_scaling,
             n_features=X.shape[1],
             n_samples=len(X),
+            target_range=np.stack([Y.min(axis=0), Y.max(axis=0)]),
         )
 
     def predict(self, X):
@@ -600,6 +505,8 @@ class AttentionPolynomialRegressor(MultiOutputMixin, RegressorMixin, BaseEstimat
             network_output(module, X_scaled, exponents)
         )
         check_prediction_precision(module, exponents, Y, self.target_scaling_.scale)
+        if hasattr(self, "target_range_"):
+            check_extrapolation(Y, self.target_range_)
         return Y[:, 0] if self.n_outputs_ == 1 else Y
 
     @property
@@ -687,4 +594,5 @@ def fit_from_accumulated(estimator, moments):
         target_scaling=target_scaling,
         n_features=moments.n_features,
         n_samples=moments.n_samples,
+        target_range=np.stack([moments.target_low, moments.target_high]),
     )

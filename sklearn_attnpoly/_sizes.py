@@ -108,3 +108,25 @@ def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
                 f"{available / 2**30:.1f} GiB are available on {device}. Use a "
                 "smaller batch_size or n_directions."
             )
+
+
+def check_polynomial_fits(n_features, degree, n_outputs):
+    """Raise a MemoryError, before anything is listed, when the expansion of a
+    model into its monomials (``to_polynomial``) will not fit in memory.
+
+    Each of the ``C(d + q, q)`` monomials holds its exponents (``d``
+    integers, in a table and in the tuple of its dict key), its coefficients
+    (``n_outputs`` floats, in the three arrays of the change of units) and a
+    dict entry: about ``16 d + 24 n_outputs + 150`` bytes.
+    """
+    count = n_monomials(n_features, degree) + 1
+    needed = count * (16 * n_features + 24 * n_outputs + 150)
+    available = available_memory("cpu")
+    if needed > available:
+        raise MemoryError(
+            f"to_polynomial lists {count} monomials (C(d + q, q)) of degree "
+            f"<= {degree} in {n_features} features: about {needed / 2**30:.3g} "
+            f"GiB, but {available / 2**30:.3g} GiB are available. "
+            "to_ridge_form gives the same model as its directions and each "
+            "direction's polynomial."
+        )

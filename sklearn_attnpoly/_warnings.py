@@ -18,3 +18,15 @@ class BoltzmannErrorWarning(UserWarning):
     exceeds the tolerance of the dtype, relative to the predictions; a
     larger ``beta`` tightens it.
     """
+
+
+class ExtrapolationWarning(UserWarning):
+    """Warn that predictions lie far outside the training targets' range.
+
+    Raised by ``predict`` for rows predicted beyond the smallest and largest
+    training target widened by their distance on each side. A polynomial
+    fitted to data can take any value off it, even on a row whose every
+    feature lies in its training range: such rows are extrapolation, or data
+    errors. Silence it with ``warnings.simplefilter("ignore",
+    ExtrapolationWarning)``.
+    """

@@ -66,6 +66,9 @@ class MomentAccumulator:
         ``sum w (y - c_y)(y - c_y)^T``.
     max_norm : float
         The largest ``||x||`` of a row (frame units, about the frame's origin).
+    target_low, target_high : ndarray of shape (n_outputs,)
+        The smallest and largest target of a row, in the caller's units (a
+        difference of accumulators keeps the first one's).
     """
 
     def __init__(self, n_features, degree, n_outputs, frame=None, target_frame=None):
@@ -82,6 +85,8 @@ class MomentAccumulator:
         self.cross = np.zeros((n_outputs, self.cross_layout.n_moments))
         self.target_gram = np.zeros((n_outputs, n_outputs))
         self.max_norm = 0.0
+        self.target_low = np.full(n_outputs, np.inf)
+        self.target_high = np.full(n_outputs, -np.inf)
 
     @property
     def n_features(self):
@@ -122,6 +127,8 @@ class MomentAccumulator:
         self
         """
         batch = self._empty_like()
+        if len(Y):
+            batch.target_low, batch.target_high = Y.min(axis=0), Y.max(axis=0)
         batch._sum_rows(
             self.frame.transform(X),
             self.target_frame.transform(Y),
@@ -222,6 +229,9 @@ class MomentAccumulator:
         a.weight = weight
         a.n_samples = self.n_samples + int(sign) * other.n_samples
         a.max_norm = max(self.max_norm, other.max_norm)
+        if sign > 0:
+            a.target_low = np.minimum(self.target_low, other.target_low)
+            a.target_high = np.maximum(self.target_high, other.target_high)
         return a
 
     def _empty_like(self):
