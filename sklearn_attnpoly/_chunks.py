@@ -11,13 +11,9 @@ its per-row arrays together, and takes :func:`rows_per_chunk` rows: about
 
 #: Bytes of the arrays one chunk of rows holds. Small enough to stay in a
 #: processor's outer caches, large enough that the fixed cost of each of a
-#: chunk's tensor or BLAS calls (microseconds) stays small against its work.
-#: ``python benchmarks/chunks.py`` on one thread of a 2-core AMD EPYC (L2
-#: 512 KiB per core, L3 32 MiB), at the f2 shape, 1 to 32 MiB: 8 MiB was the
-#: fastest for NN_width's training step and within 1 % of the fastest for the
-#: attention network's; the moments were 13 % faster at 32 MiB, where the two
-#: steps were 40 % slower; 1 MiB was 1.7 to 2 times slower than 8 MiB for all
-#: three (``benchmarks/README.md``).
+#: chunk's tensor or BLAS calls (microseconds) stays small against its work;
+#: chosen by ``python benchmarks/chunks.py`` (measured in
+#: ``benchmarks/README.md``).
 CHUNK_BYTES = 2**23
 
 

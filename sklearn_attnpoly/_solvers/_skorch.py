@@ -147,7 +147,7 @@ class OnePassNet(NeuralNetRegressor):
     With ``optimizer=None`` the net only predicts (a module fitted in closed
     form): ``optimizer_`` is ``None``. Every torch optimizer imports
     ``torch._dynamo`` when it is built (``Optimizer.add_param_group`` is
-    wrapped by ``torch._disable_dynamo``), seconds in a fresh process, which
+    wrapped by ``torch._disable_dynamo``), a cost at the first import which
     a net that only predicts need not pay. To train it, set an optimizer
     (``set_params(optimizer=torch.optim.SGD)``); it is built when the
     training starts.
