@@ -16,7 +16,11 @@ import torch
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_attnpoly import AttentionPolynomialRegressor, OutOfBoundWarning
+from sklearn_attnpoly import (
+    AttentionPolynomialRegressor,
+    ExtrapolationWarning,
+    OutOfBoundWarning,
+)
 from sklearn_attnpoly._solvers import _dispatch, _readout
 
 RNG = np.random.default_rng(0)
@@ -50,14 +54,17 @@ def raises(error, fragment):
     return ("raises", error, fragment)
 
 
-def warns(category, fragment):
-    return ("warns", category, fragment)
+def warns(category, fragment, *also):
+    """A warning of ``category`` whose message holds ``fragment``, and no
+    other warning but of the categories ``also``."""
+    return ("warns", category, fragment, *also)
 
 
-def equals(expected, rtol):
+def equals(expected, rtol, warning=None):
     """Predictions equal to ``expected`` (an array, or a function of nothing)
-    within ``rtol`` of the largest ``|expected|``."""
-    return ("equals", expected, rtol)
+    within ``rtol`` of the largest ``|expected|``, with no warning or with
+    ``warning``."""
+    return ("equals", expected, rtol) + ((warning,) if warning else ())
 
 
 FITTED = fit()
@@ -161,12 +168,12 @@ CASES = [
     (
         "predict: 10x the training scale",
         lambda: FITTED.predict(10 * X),
-        equals(f(10 * X), 1e-8),
+        equals(f(10 * X), 1e-8, warning=ExtrapolationWarning),
     ),
     (
         "predict: 1000x the training scale",
         lambda: FITTED.predict(1000 * X),
-        equals(f(1000 * X), 1e-8),
+        equals(f(1000 * X), 1e-8, warning=ExtrapolationWarning),
     ),
     (
         "predict: the polynomial overflows",
@@ -184,12 +191,15 @@ CASES = [
     (
         "predict: out_of_bound='warn'",
         lambda: fit(out_of_bound="warn").predict(10 * X),
-        warns(OutOfBoundWarning, "may not be the fitted polynomial"),
+        # the rows are far out: the predictions extrapolate too
+        warns(
+            OutOfBoundWarning, "may not be the fitted polynomial", ExtrapolationWarning
+        ),
     ),
     (
         "predict: out_of_bound='clip'",
         lambda: fit(out_of_bound="clip").predict(10 * X),
-        warns(OutOfBoundWarning, "They were projected onto it"),
+        warns(OutOfBoundWarning, "They were projected onto it", ExtrapolationWarning),
     ),
     # -- y
     (
@@ -378,13 +388,24 @@ def test_the_matrix_is_large():
     "call, outcome", [pytest.param(c, o, id=name) for name, c, o in CASES]
 )
 def test_bad_input(call, outcome):
-    kind, what, detail = outcome
+    kind, what, detail, *warning = outcome
     if kind == "raises":
         with pytest.raises(what, match=re.escape(detail)):
             call()
     elif kind == "warns":
-        with pytest.warns(what, match=re.escape(detail)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             call()
+        assert any(
+            issubclass(w.category, what) and detail in str(w.message) for w in caught
+        ), [str(w.message) for w in caught]
+        others = [w.category for w in caught if not issubclass(w.category, what)]
+        assert set(others) <= set(warning), others
+    elif warning:  # the right numbers, with the warning that they extrapolate
+        with pytest.warns(warning[0]):
+            got = call()
+        assert got.shape == what.shape
+        assert np.abs(got - what).max() <= detail * np.abs(what).max()
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("error")

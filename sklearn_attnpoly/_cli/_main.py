@@ -1,8 +1,10 @@
 """``main``: parse the command line, run the command, report bad input."""
 
+import contextlib
 import sys
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from ._errors import InputError
 from ._parser import build_parser
@@ -14,10 +16,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     args.argv = argv
     threads = torch.get_num_threads()
-    if args.threads is not None:
+    limits = contextlib.nullcontext()
+    if args.threads is not None:  # torch's threads and the BLAS's alike
         torch.set_num_threads(args.threads)
+        limits = threadpool_limits(args.threads)
     try:
-        return args.run(args)
+        with limits:
+            return args.run(args)
     except InputError as exc:
         print(f"sklearn-attnpoly {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -72,8 +72,8 @@ def build_parser():
         "--threads",
         type=_whole_number(1),
         default=None,
-        help="torch CPU threads (default: torch's choice); 1 is "
-        "much faster on a busy machine",
+        help="CPU threads of torch and of the BLAS (default: their own "
+        "choice); 1 is much faster on a busy machine",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 

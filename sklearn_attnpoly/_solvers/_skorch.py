@@ -190,20 +190,22 @@ class OnePassNet(NeuralNetRegressor):
 
 
 class KeepBestParameters(Callback):
-    """Keep the parameters of the epoch with the lowest training loss, the
-    start included, and end the run with them.
+    """End a run with the parameters of lowest training loss among its start,
+    its best epoch and its end, each scored exactly.
 
-    skorch's ``Checkpoint(load_best=True)`` in memory, for the start and the
-    epochs of one call to ``fit`` or ``partial_fit``: the start (epoch 0) is
-    scored by one pass over the training data at the net's batch size, each
-    epoch by its ``train_loss``, the batch losses weighted by batch size as
-    skorch weighs them. At the end of the run the last parameters are scored
-    by the same exact pass; when that loss is above the lowest one kept, the
-    kept parameters are put back, so a run never ends worse, on its training
-    loss, than it started (a closed-form start is never lost to the first
-    steps). Losses below the machine epsilon of the parameters' dtype are
-    rounding noise and count as equal to it. When the last loss is more than
-    ``ratio`` times the lowest, the run diverged, and a
+    skorch's ``Checkpoint(load_best=True)`` in memory, for one call to
+    ``fit`` or ``partial_fit``. An epoch's ``train_loss`` is the mean of its
+    batch losses while the parameters moved, not the loss of the parameters
+    it ends with, so it only nominates a candidate: the epoch of lowest
+    ``train_loss`` keeps its parameters. The start, the candidate and the last
+    parameters are then each scored by one pass over the training data at
+    the net's batch size (the batch losses weighted by batch size, as skorch
+    weighs them), and the run ends with the lowest, so it never ends worse,
+    on its training loss, than it started (a closed-form start is never lost
+    to the first steps). Losses below the machine epsilon of the parameters'
+    dtype are rounding noise and count as equal to it, and a tie keeps the
+    later parameters. When the last loss is more than ``ratio`` times the
+    lowest, the run diverged, and a
     :class:`~sklearn.exceptions.ConvergenceWarning` that names ``lr`` says
     so, unless the lowest loss is within the square root of that epsilon of
     the targets' mean square: such parameters already fit the targets to the
@@ -220,7 +222,7 @@ class KeepBestParameters(Callback):
     best_epoch_ : int
         The epoch whose parameters the run ends with (0 is the start).
     best_loss_ : float
-        Its training loss.
+        Their training loss, scored exactly.
     """
 
     def __init__(self, ratio=2.0):
@@ -232,42 +234,59 @@ class KeepBestParameters(Callback):
             self.floor_**0.5 * torch.as_tensor(y).double().square().mean().item()
         )
         self.first_epoch_ = len(net.history) + 1
-        self._keep(net, _mean_loss(net, X, y), epoch=self.first_epoch_ - 1)
+        start = _mean_loss(net, X, y)
+        self.start_ = (start, self.first_epoch_ - 1, _parameters(net))
+        self.candidate_ = None  # (train_loss, epoch, parameters)
 
     def on_epoch_end(self, net, **kwargs):
         loss = net.history[-1, "train_loss"]
-        if max(loss, self.floor_) < max(self.best_loss_, self.floor_):
-            self._keep(net, loss, epoch=len(net.history))
+        if self.candidate_ is None or loss < self.candidate_[0]:
+            self.candidate_ = (loss, len(net.history), _parameters(net))
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         last_epoch = len(net.history)
         if last_epoch < self.first_epoch_:
+            self.best_loss_, self.best_epoch_ = self.start_[0], self.start_[1]
             return
-        last = _mean_loss(net, X, y)  # the last parameters, scored exactly
-        if not max(last, self.floor_) > max(self.best_loss_, self.floor_):
+        last = _mean_loss(net, X, y)
+        scored = [self.start_]
+        if self.candidate_ is not None and self.candidate_[1] != last_epoch:
+            params = _parameters(net)
+            _load(net, self.candidate_[2])
+            scored.append((_mean_loss(net, X, y), *self.candidate_[1:]))
+            _load(net, params)
+        best_loss, best_epoch, best_params = min(
+            scored, key=lambda s: (max(s[0], self.floor_), -s[1])
+        )
+        if not max(last, self.floor_) > max(best_loss, self.floor_):
             self.best_epoch_, self.best_loss_ = last_epoch, last
             return
-        params = dict(net.module_.named_parameters())
-        with torch.no_grad():
-            for name, value in self.best_.items():
-                params[name].copy_(value)
-        if last > self.ratio * max(self.best_loss_, self.floor_) and (
-            self.best_loss_ > self.fitted_floor_
+        _load(net, best_params)
+        self.best_epoch_, self.best_loss_ = best_epoch, best_loss
+        if last > self.ratio * max(best_loss, self.floor_) and (
+            best_loss > self.fitted_floor_
         ):
             warnings.warn(
-                f"The training loss rose from {self.best_loss_:.3g} (epoch "
-                f"{self.best_epoch_}, where 0 is the start) to {last:.3g} (epoch "
+                f"The training loss rose from {best_loss:.3g} (epoch "
+                f"{best_epoch}, where 0 is the start) to {last:.3g} (epoch "
                 f"{last_epoch}): the run diverged. The parameters of epoch "
-                f"{self.best_epoch_} were kept. Lower lr (now {net.lr:g}).",
+                f"{best_epoch} were kept. Lower lr (now {net.lr:g}).",
                 ConvergenceWarning,
                 stacklevel=2,
             )
 
-    def _keep(self, net, loss, epoch):
-        self.best_loss_, self.best_epoch_ = loss, epoch
-        self.best_ = {
-            name: p.detach().clone() for name, p in net.module_.named_parameters()
-        }
+
+def _parameters(net):
+    """A copy of the module's parameters."""
+    return {name: p.detach().clone() for name, p in net.module_.named_parameters()}
+
+
+def _load(net, parameters):
+    """Put copied parameters back into the module."""
+    current = dict(net.module_.named_parameters())
+    with torch.no_grad():
+        for name, value in parameters.items():
+            current[name].copy_(value)
 
 
 def _mean_loss(net, X, y):
