@@ -1,12 +1,14 @@
 """The estimator with its degree and ridge strength chosen by cross-validation."""
 
 import inspect
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context
 from sklearn.model_selection import ParameterGrid, check_cv
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -14,8 +16,9 @@ from ._polynomial import n_monomials
 from ._regressor import AttentionPolynomialRegressor, fit_from_accumulated
 from ._scaling import AffineScaling, TargetScaling
 from ._solvers._accumulator import MomentAccumulator
-from ._solvers._fold_scores import SCORINGS, fold_scores
+from ._solvers._fold_scores import SCORINGS, fold_scores, prediction_score
 from ._validation import validate_fit_data
+from ._warnings import ExtrapolationWarning
 
 #: The parameters the refitted estimator takes as they are; their constraints
 #: and defaults are the regressor's own.
@@ -66,6 +69,16 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
         scorers need each candidate's predictions, which this estimator does
         not form: use :class:`~sklearn.model_selection.GridSearchCV` over
         :class:`AttentionPolynomialRegressor` for them.
+    solver : {"lstsq", "varpro"}, default="lstsq"
+        ``"lstsq"``: the closed form, every ``(degree, alpha)`` scored from
+        the folds' moments, as above. ``"varpro"``: learned directions, each
+        degree fitted by ``AttentionPolynomialRegressor(degree,
+        solver="varpro")`` on each fold's complement, with its own choice of
+        the number of directions and of the ridge inside each fit (``alphas``
+        is not used), and scored on the fold's predictions; the best degree
+        is refitted on all the rows.
+    random_state : int, RandomState instance or None, default=None
+        Seeds ``"varpro"``'s fits (one seed for every fold and degree).
     engine : {"structured", "dense"}, default="structured"
         Passed to the refitted :class:`AttentionPolynomialRegressor`.
     bound : float, default=1.0
@@ -84,18 +97,20 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
     degree_ : int
         The chosen degree.
     alpha_ : float
-        The chosen ridge strength.
+        The chosen ridge strength (``"varpro"``: the one its refit chose).
     best_score_ : float
         Their mean cross-validated score.
     best_index_ : int
         Their row in ``cv_results_``.
     cv_results_ : dict of ndarrays
         As :class:`~sklearn.model_selection.GridSearchCV`'s over ``{"degree":
-        degrees, "alpha": alphas}`` (the same order of candidates):
-        ``param_degree``, ``param_alpha``, ``params``, ``split{k}_test_score``,
+        degrees, "alpha": alphas}`` (the same order of candidates; for
+        ``"varpro"`` over ``{"degree": degrees}``): ``param_degree``,
+        ``param_alpha``, ``params``, ``split{k}_test_score``,
         ``mean_test_score``, ``std_test_score``, ``rank_test_score``.
     best_estimator_ : AttentionPolynomialRegressor
-        Refitted on all rows with ``degree_`` and ``alpha_``.
+        Refitted on all rows with ``degree_`` (and ``alpha_`` for
+        ``"lstsq"``).
     n_splits_ : int
         Number of folds.
     n_features_in_ : int
@@ -125,6 +140,8 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
         "alphas": ["array-like"],
         "cv": ["cv_object"],
         "scoring": [None, StrOptions(set(SCORINGS))],
+        "solver": [StrOptions({"lstsq", "varpro"})],
+        "random_state": ["random_state"],
         **{
             name: AttentionPolynomialRegressor._parameter_constraints[name]
             for name in _SHARED
@@ -138,6 +155,8 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
         *,
         cv=5,
         scoring=None,
+        solver="lstsq",
+        random_state=None,
         engine=_DEFAULTS["engine"],
         bound=_DEFAULTS["bound"],
         headroom=_DEFAULTS["headroom"],
@@ -149,6 +168,8 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
         self.alphas = alphas
         self.cv = cv
         self.scoring = scoring
+        self.solver = solver
+        self.random_state = random_state
         self.engine = engine
         self.bound = bound
         self.headroom = headroom
@@ -183,22 +204,23 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
             check_cv(self.cv), X, Y[:, 0] if Y.shape[1] == 1 else Y, groups
         )
         keep = w > 0
-        frame = AffineScaling.fit(X[keep], w[keep], self.bound)
-        target_frame = TargetScaling.fit(Y[keep], w[keep])
-        held_out = []
-        for rows in folds:  # one pass over the rows: each is in one fold
-            rows = rows[keep[rows]]
-            fold = MomentAccumulator(
-                X.shape[1], max(degrees), Y.shape[1], frame, target_frame
-            )
-            held_out.append(
-                fold.update(X[rows], Y[rows], w[rows]) if len(rows) else fold
-            )
-        if any(fold.weight == 0 for fold in held_out):
+        folds = [rows[keep[rows]] for rows in folds]
+        if any(not len(rows) for rows in folds):
             raise ValueError(
                 "Every test fold needs a row of positive weight to be scored; "
                 "one has only rows of weight zero."
             )
+        self.n_splits_ = len(folds)
+        if self.solver == "varpro":
+            return self._fit_varpro(X, Y, w, folds, degrees)
+        frame = AffineScaling.fit(X[keep], w[keep], self.bound)
+        target_frame = TargetScaling.fit(Y[keep], w[keep])
+        held_out = [  # one pass over the rows: each is in one fold
+            MomentAccumulator(
+                X.shape[1], max(degrees), Y.shape[1], frame, target_frame
+            ).update(X[rows], Y[rows], w[rows])
+            for rows in folds
+        ]
         total = held_out[0]
         for fold in held_out[1:]:
             total = total + fold
@@ -218,22 +240,61 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
         )
         best._validate_params()
         self.best_estimator_ = fit_from_accumulated(best, total)
-        self.n_splits_ = len(folds)
+        return self
+
+    def _fit_varpro(self, X, Y, w, folds, degrees):
+        """Score each degree by varpro's own fit on each fold's complement
+        (its size and ridge chosen inside), then refit the best on every row."""
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+
+        def learned(degree):
+            return AttentionPolynomialRegressor(
+                degree=degree,
+                solver="varpro",
+                random_state=seed,
+                **{name: getattr(self, name) for name in _SHARED},
+            )
+
+        split_scores = np.empty((len(folds), len(degrees), 1))
+        rows = np.arange(len(X))
+        for k, test in enumerate(folds):
+            train = np.setdiff1d(rows, test)
+            train = train[w[train] > 0]
+            for i, degree in enumerate(degrees):
+                est = learned(degree).fit(X[train], Y[train], w[train])
+                with warnings.catch_warnings():  # a fold's rows are scored
+                    warnings.simplefilter("ignore", ExtrapolationWarning)
+                    predicted = est.predict(X[test]).reshape(len(test), -1)
+                split_scores[k, i, 0] = prediction_score(
+                    Y[test], predicted, w[test], self.scoring or "r2"
+                )
+        self._record(split_scores, degrees, None)
+        keep = w > 0
+        self.best_estimator_ = learned(self.degree_).fit(X[keep], Y[keep], w[keep])
+        self.alpha_ = float(getattr(self.best_estimator_, "alpha_", np.nan))
         return self
 
     def _record(self, split_scores, degrees, alphas):
-        """``cv_results_`` in GridSearchCV's order of candidates and the best."""
-        grid = list(ParameterGrid({"degree": degrees, "alpha": alphas}))
+        """``cv_results_`` in GridSearchCV's order of candidates and the best
+        (``alphas=None``: the degrees alone)."""
+        space = (
+            {"degree": degrees}
+            if alphas is None
+            else {"degree": degrees, "alpha": alphas}
+        )
+        grid = list(ParameterGrid(space))
         position = {
-            (q, a): (i, j) for i, q in enumerate(degrees) for j, a in enumerate(alphas)
+            (q, a): (i, j)
+            for i, q in enumerate(degrees)
+            for j, a in enumerate(alphas or [None])
         }
-        where = [position[(p["degree"], p["alpha"])] for p in grid]
+        where = [position[(p["degree"], p.get("alpha"))] for p in grid]
         scores = np.stack([split_scores[:, i, j] for i, j in where], axis=1)
         results = {
-            "param_degree": np.ma.MaskedArray([p["degree"] for p in grid]),
-            "param_alpha": np.ma.MaskedArray([p["alpha"] for p in grid]),
-            "params": grid,
+            f"param_{name}": np.ma.MaskedArray([p[name] for p in grid])
+            for name in space
         }
+        results["params"] = grid
         for k, fold in enumerate(scores):
             results[f"split{k}_test_score"] = fold
         results["mean_test_score"] = scores.mean(axis=0)
@@ -245,7 +306,8 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
         self.best_index_ = int(results["rank_test_score"].argmin())
         self.best_score_ = float(results["mean_test_score"][self.best_index_])
         self.degree_ = int(grid[self.best_index_]["degree"])
-        self.alpha_ = float(grid[self.best_index_]["alpha"])
+        if alphas is not None:
+            self.alpha_ = float(grid[self.best_index_]["alpha"])
 
     def predict(self, X):
         """The predictions of :attr:`best_estimator_`.

@@ -17,6 +17,7 @@ of a lower degree are a leading block of the highest degree's, and every
 """
 
 import numpy as np
+from sklearn.metrics import mean_squared_error, r2_score, root_mean_squared_error
 
 from ._readout import correlation_form
 from ._ridge_path import RidgePath
@@ -88,3 +89,24 @@ def _score(errors, squares, weight, unit, scoring):
     if scoring == "neg_mean_squared_error":
         return -mse.mean(axis=1)
     return -np.sqrt(mse).mean(axis=1)
+
+
+_PREDICTION_SCORES = {
+    "r2": r2_score,
+    "neg_mean_squared_error": lambda *a, **k: -mean_squared_error(*a, **k),
+    "neg_root_mean_squared_error": lambda *a, **k: -root_mean_squared_error(*a, **k),
+}
+
+
+def prediction_score(Y, predicted, sample_weight, scoring):
+    """The scoring of :data:`SCORINGS` from predictions, as scikit-learn's
+    scorer of that name computes it with ``sample_weight`` (several targets
+    averaged uniformly); the solvers that are not scored from moments use it.
+
+    Examples
+    --------
+    >>> prediction_score(np.array([[1.0], [3.0]]), np.array([[1.0], [2.0]]),
+    ...                  np.array([1.0, 3.0]), "neg_mean_squared_error")
+    -0.75
+    """
+    return float(_PREDICTION_SCORES[scoring](Y, predicted, sample_weight=sample_weight))
