@@ -2,7 +2,7 @@
 
 The lattice directions of Lemma 3.3 number ``C(d - 1 + q, q)`` and the
 readout's power features ``C(d + q, q) - 1``; at ``d = 10, q = 50`` the first
-is about 1.3e10. :func:`check_fit_fits` compares the memory of the largest
+is about 1.3e10. :func:`check_fit_memory` compares the memory of the largest
 arrays a fit holds with what the machine has, so that such a request is refused
 at once, with its sizes, instead of enumerating directions for hours.
 """
@@ -53,7 +53,7 @@ def readout_bytes(n_features, degree, n_samples):
     return 8 * min(moments, dual)
 
 
-def check_fit_fits(n_features, degree, n_directions, *, engine, batch_rows,
+def check_fit_memory(n_features, degree, n_directions, *, engine, batch_rows,
                    dtype, device, monomials=True,
                    attention="hardmax", n_samples=1, gradients=False):  # fmt: skip
     """Raise a MemoryError, before any enumeration, for a fit that cannot fit.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._sizes import check_fit_fits
+from .._sizes import check_fit_memory
 from ..attention import lattice_directions
 from ._readout import readout_from_moments, solve_readout
 from ._training import make_net, slot_sizes, train_network
@@ -98,12 +98,12 @@ def check_solver_options(solver, n_directions, scaling, source="rows"):
 def check_fit_size(shape, *, solver, degree, n_directions, engine, batch_size,
                    dtype, device, readout_init, attention):  # fmt: skip
     """Refuse, before anything is enumerated, a fit that cannot fit in memory
-    (:func:`~sklearn_attnpoly._sizes.check_fit_fits`, with what ``solver``
+    (:func:`~sklearn_attnpoly._sizes.check_fit_memory`, with what ``solver``
     holds: the monomials of the closed-form readout for ``"lstsq"`` and the
     gradient solvers' start, a training batch's backward pass for those)."""
     n_samples, n_features = shape
     gradient = solver in GRADIENT_SOLVERS
-    check_fit_fits(
+    check_fit_memory(
         n_features,
         degree,
         n_directions,
