@@ -111,16 +111,16 @@ def test_early_stopping_stops_when_validation_stalls_and_restores_the_best():
     rng = np.random.default_rng(4)
     X, y = rng.normal(size=(120, 3)), rng.normal(size=120)
     w = rng.uniform(0.5, 2.0, size=120)
-    score = _HeldOutScore()
     est = OneLayerTransformerRegressor(
         early_stopping=True,
         validation_fraction=0.25,
         n_iter_no_change=3,
         tol=0.0,
         max_epochs=200,
-        callbacks=[score],
+        callbacks=[_HeldOutScore()],
         random_state=0,
     ).fit(X, y, sample_weight=w)
+    score = dict(est.net_.callbacks_)["user_0__HeldOutScore"]
     assert est.do_early_stopping_
     assert est.n_iter_ < 200
     assert est.n_iter_ == len(est.validation_scores_) == len(est.loss_curve_)
@@ -139,10 +139,10 @@ def test_early_stopping_with_several_targets_scores_their_mean_r2():
     rng = np.random.default_rng(5)
     X = rng.normal(size=(80, 3))
     Y = np.column_stack([X[:, 0], X[:, 1] ** 2])
-    score = _HeldOutScore()
     est = OneLayerTransformerRegressor(
-        early_stopping=True, max_epochs=4, callbacks=[score], random_state=0
+        early_stopping=True, max_epochs=4, callbacks=[_HeldOutScore()], random_state=0
     ).fit(X, Y)
+    score = dict(est.net_.callbacks_)["user_0__HeldOutScore"]
     assert est.n_iter_ == len(est.validation_scores_) == 4
     rows = score.rows_
     assert est.validation_scores_[est.best_epoch_ - 1] == pytest.approx(
