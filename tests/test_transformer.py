@@ -4,6 +4,7 @@ permutation structure of the layer, and the estimator's contract."""
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import make_friedman1
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
@@ -226,3 +227,16 @@ def test_verbose_prints_one_line_per_epoch(early_stopping, capsys):
     assert ("valid_r2" in lines[0]) == early_stopping
     if early_stopping:
         assert est.n_iter_ < 30  # its last epoch, which stopped it, is printed too
+
+
+@pytest.mark.slow
+def test_defaults_stop_early_at_the_accuracy_of_an_mlp():
+    """5000 rows of Friedman #1 (noise of variance 1, so R^2 at most about
+    0.96): the defaults hold out 500 rows, train in batches of 200 and stop
+    within tens of epochs at about the test R^2 of an MLP."""
+    X, y = make_friedman1(n_samples=7000, noise=1.0, random_state=0)
+    est = OneLayerTransformerRegressor(random_state=0).fit(X[:5000], y[:5000])
+    assert est.do_early_stopping_ and est.net_.batch_size == 200
+    assert est.n_iter_ < 100
+    assert est.best_validation_score_ > 0.93
+    assert est.score(X[5000:], y[5000:]) > 0.93
