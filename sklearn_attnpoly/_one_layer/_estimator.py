@@ -97,9 +97,8 @@ class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
         Epochs without an improvement of the validation score by more than
         ``tol`` after which training stops. Only used with early stopping.
         Half of :class:`~sklearn.neural_network.MLPRegressor`'s 10: the
-        learning rate is cut twice in 5 such epochs, and on 40 000 rows of
-        ``make_friedman1`` 10 ran 5 more epochs (34, not 29) and restored
-        the same epoch.
+        learning rate is cut twice in 5 such epochs (measurements in
+        ``benchmarks/README.md``).
     tol : float, default=1e-4
         Least rise of the validation score that counts as an improvement.
         Only used with early stopping.
@@ -153,15 +152,12 @@ class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
     Notes
     -----
     On data a smooth function explains, a model of this size generalises
-    about like a multilayer perceptron of as many parameters: on the paper's
-    f2 (2000 training rows) its defaults reached a test R^2 of 0.55 in 4 s
-    (500 full-batch epochs: 0.56 in 45 s, the training rows fitted to
-    0.996), an MLP 0.44 and ``AttentionPolynomialRegressor(degree=5)``
-    0.77; on 40 000 rows of ``make_friedman1`` (noise 1) 0.959 against
-    ``MLPRegressor(early_stopping=True)``'s 0.956, in 3.7 to 4.6 times its
-    fit time (``python benchmarks/one_layer.py``). Its strength is capacity
-    per parameter for memorising: for that, ``batch_size=None`` and
-    ``early_stopping=False``.
+    about like a multilayer perceptron of as many parameters; with early
+    stopping its fits take a few times those of
+    :class:`~sklearn.neural_network.MLPRegressor` (``python
+    benchmarks/one_layer.py``; the numbers are in ``benchmarks/README.md``).
+    Its strength is capacity per parameter for memorising: for that,
+    ``batch_size=None`` and ``early_stopping=False``.
 
     Early stopping keeps the epoch of the best validation score among those
     that improved it by more than ``tol`` (skorch's
