@@ -127,6 +127,7 @@ def test_early_stopping_stops_when_validation_stalls_and_restores_the_best():
     assert est.n_iter_ == len(est.validation_scores_) == len(est.loss_curve_)
     assert est.best_epoch_ == est.n_iter_ - 3
     assert est.best_validation_score_ == max(est.validation_scores_)
+    assert est.validation_scores_[-1] < est.best_validation_score_  # not the last
     assert est.best_validation_score_ == est.validation_scores_[est.best_epoch_ - 1]
     assert score.score_ == est.best_validation_score_
     rows = score.rows_  # the same score from the estimator, on the original scale
