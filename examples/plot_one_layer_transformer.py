@@ -27,7 +27,10 @@ transformer_r2, mlp_r2 = [], []
 for n_samples in sizes:
     rng = np.random.default_rng(n_samples)
     X, y = rng.normal(size=(n_samples, 8)), rng.normal(size=n_samples)
-    est = OneLayerTransformerRegressor(max_epochs=300, random_state=0).fit(X, y)
+    # full batches and no rows held out: memorising, not generalising
+    est = OneLayerTransformerRegressor(
+        max_epochs=300, batch_size=None, early_stopping=False, random_state=0
+    ).fit(X, y)
     n_parameters = sum(p.numel() for p in est.net_.module_.parameters())
     # one hidden layer with about as many parameters: 8 h + h + h + 1
     hidden = (n_parameters - 1) // 10
