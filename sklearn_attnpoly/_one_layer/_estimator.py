@@ -1,11 +1,12 @@
 """``OneLayerTransformerRegressor``: Kajitsuka and Sato's one-layer model."""
 
+import copy
 import math
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -37,7 +38,7 @@ from ._module import OneLayerTransformer
 _AUTO_HELD_OUT_ROWS = 20
 
 
-class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
+class OneLayerTransformerRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Regression with one layer of single-head, low-rank softmax attention.
 
     The model of Kajitsuka and Sato (2023): each input ``x`` in ``R^d`` is
@@ -319,7 +320,7 @@ class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
             ),
             *(
                 (f"user_{i}_{type(cb).__name__}", cb)
-                for i, cb in enumerate(list(self.callbacks or []))
+                for i, cb in enumerate(copy.deepcopy(list(self.callbacks or [])))
             ),
         ]
         net = WeightedRegressorNet(
@@ -419,11 +420,6 @@ class OneLayerTransformerRegressor(RegressorMixin, BaseEstimator):
 
     def _standardise(self, X):
         return (X - self.x_mean_) / self.x_scale_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
 
 
 class _PrintBeforeStopping(Callback):
