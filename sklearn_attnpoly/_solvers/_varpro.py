@@ -451,6 +451,9 @@ class VarproResult(NamedTuple):
     validation_score_ : ndarray of shape (n_steps,) or None
         The held-out score after each growth step, when the size was chosen
         by validation.
+    step_sizes : list of int
+        The directions after each growth step; with validation, the kept
+        step is the first maximum of ``validation_score_``.
     n_iter : int
         L-BFGS iterations of all joint refits.
     loss_curve : list of float
@@ -467,6 +470,7 @@ class VarproResult(NamedTuple):
     alpha_: float
     n_directions_: int
     validation_score_: np.ndarray | None
+    step_sizes: list
     n_iter: int
     loss_curve: list
     converged: bool
@@ -483,7 +487,7 @@ def max_directions(n_samples, n_features, degree):
     --------
     >>> from sklearn_attnpoly._solvers._varpro import max_directions
     >>> max_directions(331, 10, 3), max_directions(40500, 10, 5)
-    (6, 128)
+    (12, 128)
     """
     fits = (n_samples // 2 - 1) // (n_features + degree)
     return int(max(1, min(MAX_DIRECTIONS, fits)))
@@ -648,7 +652,7 @@ def _fit_varpro(
             return train.subset(np.sort(order[:n_sub]))
         return train
 
-    curve, n_iter, scores, kept = [], 0, [], []
+    curve, n_iter, scores, kept, sizes = [], 0, [], [], []
     F = np.zeros((0, d))
     fixed_step = -(-cap // GROWTH_STEPS)
     grow_on = rows_for(cap)
@@ -672,6 +676,7 @@ def _fit_varpro(
         )
         curve += losses[1:]
         n_iter += len(losses) - 1
+        sizes.append(len(F))
         if auto:
             sized, beta, b, _ = _readout(sized, F, alphas)
             prediction = held_out.with_directions(len(F)).predict(F, beta, b)
@@ -703,6 +708,7 @@ def _fit_varpro(
         alpha_=alpha,
         n_directions_=len(F),
         validation_score_=np.array(scores) if auto else None,
+        step_sizes=sizes,
         n_iter=n_iter,
         loss_curve=curve,
         converged=converged,

@@ -1,0 +1,199 @@
+"""The varpro solver's choices: its threads, its ridge by leave-one-out and
+its size by validation (issue 21)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import RidgeCV
+
+from sklearn_attnpoly import _chunks
+from sklearn_attnpoly._solvers._loo_ridge import ridge_loo
+from sklearn_attnpoly._solvers._varpro import (
+    ALPHAS,
+    ReducedLoss,
+    fit_varpro,
+    max_directions,
+)
+from sklearn_attnpoly._threads import one_pool, workers
+from sklearn_attnpoly.attention import AttentionPolynomialNetwork
+
+
+def _unit(F):
+    return F / np.linalg.norm(F, axis=1, keepdims=True)
+
+
+def _loss(n_samples=400, d=4, n=3, q=3, n_outputs=1, seed=0, weights=True):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-0.5, 0.5, size=(n_samples, d))
+    Y = np.column_stack(
+        [np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2], X[:, -1] ** 2][:n_outputs]
+    ) + 0.05 * rng.standard_normal((n_samples, n_outputs))
+    w = rng.uniform(0.5, 2.0, size=n_samples) if weights else np.ones(n_samples)
+    F = _unit(rng.standard_normal((n, d)))
+    module = AttentionPolynomialNetwork(
+        torch.as_tensor(F), q, radius=1.0, n_outputs=n_outputs
+    )
+    return ReducedLoss(module, X, Y, w, 1e-6), F
+
+
+def test_one_pool_sets_the_threads_and_gives_them_back():
+    before = torch.get_num_threads()
+    with one_pool(2) as n:
+        assert n == workers() == 2
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    assert workers() == 1
+
+
+def test_the_numbers_do_not_depend_on_threads_or_chunks(monkeypatch):
+    loss, F = _loss(n_samples=500, n_outputs=2)
+    whole = loss.evaluate(F)
+    # about 40 rows a chunk: many chunks, merged pairwise
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 40 * loss.module.row_bytes() + 9000)
+    assert len(loss._chunks(len(F))) > 8
+    outputs = {}
+    for n_threads in (1, 2):
+        with one_pool(n_threads):
+            outputs[n_threads] = loss.evaluate(F)
+    for a, b, c in zip(outputs[1], outputs[2], whole, strict=True):
+        np.testing.assert_array_equal(a, b)  # the same bits at any threads
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-14)
+
+
+def test_a_fit_is_the_same_at_one_and_two_threads():
+    loss, _ = _loss(n_samples=300, d=3)
+    runs = [
+        fit_varpro(
+            loss,
+            2,
+            max_iter=15,
+            tol=0.0,
+            rng=np.random.RandomState(0),
+            alphas=ALPHAS,
+            n_threads=n_threads,
+        )  # fmt: skip
+        for n_threads in (1, 2)
+    ]
+    for a, b in zip(runs[0], runs[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ridge_loo_is_ridgecv():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((120, 6)) * [1.0, 10.0, 0.1, 1.0, 3.0, 1.0] + 2.0
+    Y = X @ rng.standard_normal((6, 2)) + rng.standard_normal((120, 2))
+    w = rng.uniform(0.2, 3.0, size=120)
+    grid = np.logspace(-4, 4, 17)
+    for y, weights in ((Y[:, 0], None), (Y, w)):
+        fit = ridge_loo(X, y, np.ones(120) if weights is None else w, grid)
+        ref = RidgeCV(alphas=grid).fit(X, y, sample_weight=weights)
+        assert fit.alpha_ == ref.alpha_
+        assert 0 < np.argmin(fit.loo_mse) < len(grid) - 1  # an inner choice
+        assert -fit.loo_mse.min() == pytest.approx(ref.best_score_, rel=1e-10)
+        np.testing.assert_allclose(fit.coef.T.reshape(np.shape(ref.coef_)),
+                                   ref.coef_, rtol=1e-8, atol=1e-10)  # fmt: skip
+        np.testing.assert_allclose(fit.intercept.reshape(np.shape(ref.intercept_)),
+                                   ref.intercept_, rtol=1e-8, atol=1e-10)  # fmt: skip
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_the_chosen_ridge_is_ridgecv_on_the_standardised_slots(n_outputs):
+    loss, F = _loss(n_samples=300, n_outputs=n_outputs, seed=1)
+    grid = np.logspace(-8, 2, 11)
+    chosen, fit = loss.choose_alpha(F, grid)
+    # the slot features as the module writes them, direction-major, and
+    # standardised under the weights (summing to 1)
+    with torch.no_grad():
+        S = loss.module.slots(torch.as_tensor(loss.X)).reshape(len(loss.X), -1)
+    S = S.numpy()
+    w = loss.w
+    mean = w @ S
+    spread = np.sqrt(w @ (S - mean) ** 2)
+    Z = (S - mean) / spread
+    ref = RidgeCV(alphas=grid, fit_intercept=True).fit(
+        Z, loss.Y if n_outputs > 1 else loss.Y[:, 0], sample_weight=w
+    )
+    assert fit.alpha_ == ref.alpha_ == chosen.alpha
+    assert ref.alpha_ not in (grid[0], grid[-1])
+    coef = (fit.coef.reshape(len(S.T), n_outputs) * spread[:, None]).T
+    np.testing.assert_allclose(coef.reshape(np.shape(ref.coef_)), ref.coef_,
+                               rtol=1e-8, atol=1e-10)  # fmt: skip
+    # the same readout in the module's units: the same predictions
+    prediction = loss.with_directions(len(F)).predict(F, fit.coef, fit.intercept)
+    np.testing.assert_allclose(
+        prediction.reshape(-1), ref.predict(Z).reshape(-1), rtol=1e-9, atol=1e-12
+    )
+    # weights scaled by k: the grid divided by k, the same choice
+    ref_raw = RidgeCV(alphas=grid * 7.0).fit(
+        Z, loss.Y[:, 0] if n_outputs == 1 else loss.Y, sample_weight=7.0 * w
+    )
+    assert ref_raw.alpha_ == 7.0 * fit.alpha_
+    # at the chosen alpha, evaluate gives the same readout
+    _, _, beta, b = chosen.evaluate(F, gradient=False)
+    np.testing.assert_allclose(beta, fit.coef, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b, fit.intercept, rtol=1e-10, atol=1e-12)
+
+
+def _planted_cubic(n_samples, d=8, noise=0.1, seed=0):
+    """A sum of three cubic ridge functions of random unit directions."""
+    rng = np.random.default_rng(seed)
+    xi = _unit(rng.standard_normal((3, d)))
+    X = rng.uniform(-1, 1, size=(n_samples, d))
+    T = X @ xi.T
+    y = T[:, 0] ** 3 - T[:, 0] + 2 * T[:, 1] ** 2 + T[:, 2] ** 3 + T[:, 2] ** 2
+    return X, y + noise * rng.standard_normal(n_samples)
+
+
+def _planted_loss(n_samples, seed=0):
+    X, y = _planted_cubic(n_samples, seed=seed)
+    Xs = X / np.linalg.norm(X, axis=1).max()
+    module = AttentionPolynomialNetwork(torch.zeros(1, X.shape[1]), 3, radius=1.0)
+    return ReducedLoss(module, Xs, (y - y.mean())[:, None], np.ones(len(X)), 1e-8)
+
+
+def test_validation_chooses_the_planted_size():
+    loss = _planted_loss(1000)
+    result = fit_varpro(
+        loss, None, max_iter=100, tol=1e-5, rng=np.random.RandomState(0),
+        alphas=ALPHAS,
+    )  # fmt: skip
+    scores = result.validation_score_
+    assert result.n_directions_ in (2, 3, 4)
+    assert result.step_sizes[: len(scores)] == [1, 2, 3, 4, 5][: len(scores)]
+    best = int(np.argmax(scores))
+    assert result.n_directions_ == result.step_sizes[best] == len(result.F)
+    # stopped by n_iter_no_change=2: the last two steps did not beat the one
+    # before them by validation_tol
+    assert len(scores) == best + 3
+    assert scores[best] > 0.95
+    assert result.alpha_ in ALPHAS
+
+
+@pytest.mark.slow
+def test_validation_chooses_the_planted_size_on_2000_rows():
+    loss = _planted_loss(2000, seed=1)
+    result = fit_varpro(
+        loss, None, max_iter=200, tol=1e-5, rng=np.random.RandomState(1),
+        alphas=ALPHAS,
+    )  # fmt: skip
+    assert result.n_directions_ in (2, 3, 4)
+    assert (
+        result.n_directions_ == result.step_sizes[np.argmax(result.validation_score_)]
+    )
+
+
+def test_validation_arguments_are_checked():
+    loss = _planted_loss(50)
+    kwargs = dict(max_iter=5, tol=1e-5, rng=np.random.RandomState(0))
+    with pytest.raises(ValueError, match="validation_fraction=0.0 holds out 0 of 50"):
+        fit_varpro(loss, None, validation_fraction=0.0, **kwargs)
+    with pytest.raises(ValueError, match="validation_fraction=1.0 holds out 50 of 50"):
+        fit_varpro(loss, None, validation_fraction=1.0, **kwargs)
+    with pytest.raises(ValueError, match="scoring='accuracy' is not one of"):
+        fit_varpro(loss, None, scoring="accuracy", **kwargs)
+
+
+def test_the_cap_keeps_the_parameters_within_half_the_rows():
+    assert max_directions(331, 10, 3) == 12  # 12 * 13 + 1 = 157 <= 165
+    assert max_directions(20, 10, 3) == 1
+    assert max_directions(10**7, 10, 5) == 128
