@@ -38,7 +38,6 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-import scipy.linalg
 import scipy.optimize
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -157,14 +156,10 @@ class ReducedLoss:
         view.module = sized
         return view
 
-    def _chunks(self, n, curvature=False):
+    def _chunks(self, n):
         # a row's slots, their gradient and its projections, besides the
-        # chain's own arrays; and its derivatives in F, for the Gauss-Newton
-        # matrix
-        per_row = 3 * n * self.degree + n
-        if curvature:
-            per_row += n * (self.X.shape[1] + self.degree) * self.Y.shape[1]
-        row_bytes = self.module.row_bytes() + 8 * per_row
+        # chain's own arrays
+        row_bytes = self.module.row_bytes() + 8 * (3 * n * self.degree + n)
         return list(row_chunks(len(self.X), rows_per_chunk(row_bytes)))
 
     @torch.no_grad()
@@ -191,12 +186,12 @@ class ReducedLoss:
         Z = root * (S - mean)
         return weight, mean, Z.T @ Z, Z.T @ (root * self.Y_centred[rows]), S
 
-    def _moments(self, F, curvature=False):
+    def _moments(self, F):
         """The slots' weighted mean, spread, correlation matrix and correlation
         with the targets, merged from the chunks' (Chan et al.'s pairwise
         update), and the slots when :data:`SLOT_CACHE_BYTES` holds them."""
         F = self._set(F)
-        chunks = self._chunks(len(F), curvature)
+        chunks = self._chunks(len(F))
         parts = parallel_map(self._chunk_moments, chunks)
         weights = np.array([part[0] for part in parts])
         means = np.array([part[1] for part in parts])
@@ -232,37 +227,9 @@ class ReducedLoss:
         and the ridge solution; then the residuals, ``J`` and the envelope
         gradient.
         """
-        return self._evaluate(F, gradient)[:4]
-
-    def gauss_newton(self, F):
-        """``J``, ``dJ/dF`` and the Gauss-Newton matrix of the reduced loss.
-
-        The matrix is Kaufman's (1975): half the Gauss-Newton Hessian of
-        the full problem in ``(F, beta)``, with ``beta`` eliminated (its
-        Schur complement), the slots' spread ``D`` held fixed,
-
-            M = sum_o A_o^T W A_o - (S^T W A_o)^T (S^T W S + alpha D^2)^+ (S^T W A_o),
-
-        ``A_o[n, (i, j)] = g_io(t_ni) x_nj`` the derivative of output ``o``
-        in ``F_ij``, centred under the weights (the intercept eliminated),
-        ``g_io`` the derivative of direction ``i``'s polynomial, and ``S`` the
-        centred slots. ``M`` is singular along each row of
-        ``F`` (``J`` does not see the rows' lengths).
-
-        Returns
-        -------
-        J : float
-        grad : ndarray of shape (n, n_features)
-        M : ndarray of shape (n n_features, n n_features)
-        """
-        J, grad, _, _, M = self._evaluate(F, True, curvature=True)
-        return J, grad, M
-
-    def _evaluate(self, F, gradient, curvature=False):
-        F, chunks, slots, mean, spread, correlation, rhs = self._moments(F, curvature)
-        n, alpha, q = len(F), self.alpha, self.degree
-        ridge = EigenRidge(correlation, rhs, [alpha])
-        coef = ridge.coef(0)
+        F, chunks, slots, mean, spread, correlation, rhs = self._moments(F)
+        n, alpha = len(F), self.alpha
+        coef = EigenRidge(correlation, rhs, [alpha]).coef(0)
         beta_flat = coef / spread[:, None]
         beta, b = self._readout(beta_flat, mean, n)
         penalty = alpha * float((coef * coef).sum())
@@ -270,64 +237,35 @@ class ReducedLoss:
             explained = float((rhs * coef).sum())
             # at the ridge solution, residual plus penalty is y'Wy - c'r
             J = float(self.w @ (self.Y_centred**2).sum(1)) - explained
-            return J, None, beta, b, None
+            return J, None, beta, b
         row_penalty = alpha * (beta_flat * beta_flat).sum(1)
-        signs = slot_signs(q)
-        # g_io(t) = sum_k beta_iko (-1)^k k t^(k-1): Horner's coefficients
-        slopes = (signs * np.arange(1, q + 1))[:, None, None] * beta_flat.reshape(
-            q, n, -1
-        )
+        signs = slot_signs(self.degree)
 
         def chunk_gradient(task):
             rows, S = task
             if S is None:
                 S = self._slots(rows)
             w = self.w[rows, None]
-            x = self.X[rows]
             dS = S - mean
-            centred = dS.copy() if curvature else None
             residual = self.Y_centred[rows] - dS @ beta_flat
             J = float(w[:, 0] @ (residual * residual).sum(1))
             dS *= row_penalty
             dS -= residual @ beta_flat.T
             dS *= 2.0 * w
-            dS = dS.reshape(len(dS), q, n)
+            dS = dS.reshape(len(dS), self.degree, n)
             # dJ/dt = sum_k dJ/ds_k (-1)^k k t^(k-1), by Horner in t
-            t = x @ F.T
+            t = self.X[rows] @ F.T
+            q = self.degree
             dt = dS[:, q - 1] * (signs[q - 1] * q)
             for k in range(q - 1, 0, -1):
                 dt *= t
                 dt += dS[:, k - 1] * (signs[k - 1] * k)
-            if not curvature:
-                return J, dt.T @ x, None, None
-            g = np.broadcast_to(slopes[q - 1], (len(t),) + slopes.shape[1:]).copy()
-            for k in range(q - 2, -1, -1):
-                g *= t[:, :, None]
-                g += slopes[k]
-            root = np.sqrt(w)
-            centred *= root
-            AWA, SWA = 0.0, []
-            for o in range(g.shape[2]):
-                A = ((root * g[:, :, o])[:, :, None] * x[:, None, :]).reshape(
-                    len(x), -1
-                )
-                AWA = AWA + A.T @ A
-                SWA.append((centred.T @ A, root[:, 0] @ A))
-            return J, dt.T @ x, AWA, SWA
+            return J, dt.T @ self.X[rows]
 
         parts = parallel_map(chunk_gradient, zip(chunks, slots, strict=True))
         J = sum(part[0] for part in parts)
         grad = sum(part[1] for part in parts)
-        M = None
-        if curvature:
-            M = sum(part[2] for part in parts)
-            for o in range(len(parts[0][3])):
-                # eliminate the intercept (the weighted mean of A_o) and beta
-                mean_A = sum(part[3][o][1] for part in parts)
-                M -= np.outer(mean_A, mean_A)
-                P = ridge.V.T @ (sum(part[3][o][0] for part in parts) / spread[:, None])
-                M -= P.T @ (ridge.inverse[:, :1] * P)
-        return J + penalty, grad, beta, b, M
+        return J + penalty, grad, beta, b
 
     def choose_alpha(self, F, alphas):
         """The ridge chosen by leave-one-out for the directions ``F``
@@ -440,49 +378,6 @@ def minimise(loss, F0, *, max_iter, tol):
     # below the cap, L-BFGS stopped because the loss could not decrease
     converged = state["converged"] or len(losses) - 1 < max_iter
     return _unit_rows(result.x.reshape(shape)), losses, converged
-
-
-def levenberg_marquardt(loss, F0, *, max_iter, tol):
-    """Levenberg-Marquardt on the reduced loss, with Kaufman's Gauss-Newton
-    matrix (:meth:`ReducedLoss.gauss_newton`).
-
-    Each step solves ``(2 M + mu I) delta = -grad`` on the tangent space of
-    the rows of ``F`` (``J`` does not see their lengths) and renormalises the
-    rows; a step that does not lower ``J`` is retried with ``mu`` four times
-    larger, an accepted one divides ``mu`` by three. Stops when a step lowers
-    ``J`` by at most ``tol`` of itself, when no ``mu`` lowers it, or after
-    ``max_iter`` steps. Returns what :func:`minimise` returns.
-    """
-    F = _unit_rows(np.asarray(F0, dtype=np.float64))
-    J, grad, M = loss.gauss_newton(F)
-    losses = [J]
-    scale = np.trace(M) / len(M) if np.trace(M) > 0 else 1.0
-    mu = 1e-3 * scale
-    for _ in range(max_iter):
-        grad = grad - (grad * F).sum(1, keepdims=True) * F
-        # the radial directions, projected out of the step
-        radial = np.zeros((len(F), F.size))
-        for i, row in enumerate(F):
-            radial[i, i * F.shape[1] : (i + 1) * F.shape[1]] = row
-        H = 2.0 * M
-        while True:
-            system = H + mu * np.eye(len(H)) + radial.T @ radial * scale
-            delta = -scipy.linalg.solve(system, grad.ravel(), assume_a="pos")
-            trial = _unit_rows(F + delta.reshape(F.shape))
-            J_trial = loss.evaluate(trial, gradient=False)[0]
-            if J_trial < J:
-                mu = max(mu / 3.0, 1e-12 * scale)
-                break
-            mu *= 4.0
-            if mu > 1e12 * scale:
-                return F, losses, True
-        decrease = (J - J_trial) / max(abs(J_trial), 1e-300)
-        F = trial
-        losses.append(J_trial)
-        if decrease <= tol:
-            return F, losses, True
-        J, grad, M = loss.gauss_newton(F)
-    return F, losses, False
 
 
 def _principal_hessian_directions(X, R, w, k):
