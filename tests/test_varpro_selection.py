@@ -197,3 +197,18 @@ def test_the_cap_keeps_the_parameters_within_half_the_rows():
     assert max_directions(331, 10, 3) == 12  # 12 * 13 + 1 = 157 <= 165
     assert max_directions(20, 10, 3) == 1
     assert max_directions(10**7, 10, 5) == 128
+
+
+def test_the_stopping_rule_is_relative_for_errors_and_absolute_for_scorers():
+    from sklearn_attnpoly._solvers._varpro import _stalled
+
+    # R^2 0.99 -> 0.9905: the error falls by 5 %, more than tol = 1 %
+    assert not _stalled([0.99, 0.9905, 0.98], 2, 1e-2, "r2")
+    assert _stalled([0.99, 0.9901, 0.98], 2, 1e-2, "r2")  # 1 % exactly: no
+    # at 1e-7 of error, a fall to 5e-8 still counts; for MSE as well
+    assert not _stalled([1 - 1e-7, 1 - 5e-8, 1 - 2e-7], 2, 1e-2, "r2")
+    assert _stalled([-1e-7, -0.995e-7, -2e-7], 2, 1e-2, "neg_mean_squared_error")
+    # a callable scorer: scikit-learn's absolute tol
+    assert _stalled([0.5, 0.505, 0.4], 2, 1e-2, lambda *a, **k: 0.0)
+    assert not _stalled([0.5, 0.52, 0.4], 2, 1e-2, lambda *a, **k: 0.0)
+    assert not _stalled([0.5, 0.4], 2, 1e-2, "r2")  # too few steps yet

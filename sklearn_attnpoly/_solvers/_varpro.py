@@ -66,6 +66,10 @@ N_PHD_STARTS = 4
 N_RANDOM_STARTS = 10
 #: L-BFGS iterations of a one-direction candidate fit (at most ``max_iter``).
 CANDIDATE_ITER = 40
+#: Candidates are fitted on at most this many rows (a sample of the rows the
+#: growth step sees): they are starts for the joint refit, and a fit of one
+#: direction is bound by reading its rows, not by arithmetic.
+CANDIDATE_ROWS = 2000
 #: Candidates whose ``|cos|`` with a kept direction exceeds this are repeats.
 DISTINCT_COS = 0.98
 #: The structure is found on at most this many rows per trained parameter
@@ -405,8 +409,12 @@ def _new_directions(loss, F, k, rng, max_iter):
     (:func:`~sklearn_attnpoly._threads.parallel_map`), each on its own
     one-direction module, and ranked in the order of their starts.
     """
-    X, w = loss.X, loss.w
     alone = loss.with_targets(loss.residual(F))
+    if len(alone.X) > CANDIDATE_ROWS:
+        alone = alone.subset(
+            np.sort(rng.choice(len(alone.X), CANDIDATE_ROWS, replace=False))
+        )
+    X, w = alone.X, alone.w
     d = X.shape[1]
     starts = _principal_hessian_directions(X, alone.Y, w, N_PHD_STARTS)
     starts += list(_unit_rows(rng.standard_normal((N_RANDOM_STARTS, d))))
@@ -506,14 +514,21 @@ def _score(scoring, Y, prediction, w):
     )
 
 
-def _stalled(scores, n_iter_no_change, tol):
+def _stalled(scores, n_iter_no_change, tol, scoring):
     """scikit-learn's rule (``HistGradientBoostingRegressor``): none of the
-    last ``n_iter_no_change`` scores beats the one before them by more than
-    ``tol``."""
+    last ``n_iter_no_change`` scores improves on the one before them by more
+    than ``tol``. For ``"r2"`` and ``"neg_mean_squared_error"`` the
+    improvement is the relative decrease of the held-out error (``1 - R^2``,
+    the MSE): the error spans 1 to 1e-7 between noisy data and smooth
+    simulators, where no one absolute ``tol`` serves both."""
     if len(scores) <= n_iter_no_change:
         return False
-    reference = scores[-n_iter_no_change - 1] + tol
-    return not any(score > reference for score in scores[-n_iter_no_change:])
+    reference = scores[-n_iter_no_change - 1]
+    if callable(scoring):
+        return not any(s > reference + tol for s in scores[-n_iter_no_change:])
+    error = (lambda s: 1.0 - s) if scoring == "r2" else (lambda s: -s)
+    bar = error(reference) * (1.0 - tol)
+    return not any(error(s) < bar for s in scores[-n_iter_no_change:])
 
 
 def _readout(loss, F, alphas):
@@ -536,7 +551,7 @@ def fit_varpro(
     alphas=None,
     validation_fraction=0.1,
     n_iter_no_change=2,
-    validation_tol=1e-7,
+    validation_tol=1e-2,
     scoring="r2",
     n_threads=None,
 ):
@@ -554,8 +569,10 @@ def fit_varpro(
     ``validation_fraction`` of the rows (drawn from ``rng``) is held out, the
     growth adds ``ceil(GROWTH_RATE n)`` directions per step and scores the
     readout on them after each step, and stops when ``n_iter_no_change``
-    steps have not improved the score by more than ``validation_tol``, or at
-    :func:`max_directions` of the training rows. The step of the best score
+    steps have not improved the score by more than ``validation_tol``
+    (:func:`_stalled`: for ``"r2"`` and ``"neg_mean_squared_error"``, a
+    relative decrease of the held-out error), or at :func:`max_directions`
+    of the training rows. The step of the best score
     is kept and refined on all rows, the held-out ones included: its size is
     chosen, and the readout of more rows is the better one.
 
@@ -584,8 +601,12 @@ def fit_varpro(
         Held-out rows, with ``n_directions=None``.
     n_iter_no_change : int, default=2
         Growth steps without improvement before stopping.
-    validation_tol : float, default=1e-7
-        The least improvement of the held-out score that counts.
+    validation_tol : float, default=1e-2
+        The least improvement of the held-out score that counts: for
+        ``"r2"`` and ``"neg_mean_squared_error"``, the held-out error must
+        fall by this fraction of itself (a step adds a quarter more
+        parameters; it must pay for them); for a callable, the score must
+        rise by this much (scikit-learn's absolute ``tol``).
     scoring : {"r2", "neg_mean_squared_error"} or callable, default="r2"
         The held-out score, in the scaled units; a callable is
         ``scoring(y_true, y_pred, sample_weight=w) -> float``, higher
@@ -682,7 +703,7 @@ def _fit_varpro(
             prediction = held_out.with_directions(len(F)).predict(F, beta, b)
             scores.append(_score(scoring, held_out.Y, prediction, held_out.w))
             kept.append(F)
-            if _stalled(scores, n_iter_no_change, validation_tol):
+            if _stalled(scores, n_iter_no_change, validation_tol, scoring):
                 break
     if auto:
         F = kept[int(np.argmax(scores))]
