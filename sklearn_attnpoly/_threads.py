@@ -22,6 +22,7 @@ that order, so the numbers are the same, bit for bit, at any number of threads.
 """
 
 import contextlib
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,6 +32,8 @@ from threadpoolctl import threadpool_limits
 _state = threading.local()
 _executors = {}
 _executors_lock = threading.Lock()
+# a forked child has the executors but not their threads: it starts its own
+os.register_at_fork(after_in_child=_executors.clear)
 
 
 def workers():

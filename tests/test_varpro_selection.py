@@ -212,3 +212,21 @@ def test_the_stopping_rule_is_relative_for_errors_and_absolute_for_scorers():
     assert _stalled([0.5, 0.505, 0.4], 2, 1e-2, lambda *a, **k: 0.0)
     assert not _stalled([0.5, 0.52, 0.4], 2, 1e-2, lambda *a, **k: 0.0)
     assert not _stalled([0.5, 0.4], 2, 1e-2, "r2")  # too few steps yet
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
+def test_a_forked_child_gets_its_own_threads():
+    import os
+
+    from sklearn_attnpoly._threads import parallel_map
+
+    with one_pool(2):
+        parallel_map(abs, [-1, -2])  # the parent's executor exists
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        with one_pool(2):
+            os.write(write, bytes(parallel_map(abs, [-3, -4])))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 2) == bytes([3, 4])

@@ -31,6 +31,15 @@ directions is fitted, one direction at a time, to the current residual, from
 its principal Hessian directions (Li, 1992) and a few random starts, and the
 best distinct ones join ``F`` before a joint refit. The structure is found on a
 subsample of the rows when there are many, and refined on all of them.
+
+Three choices are made from the data (issue 21), in :func:`fit_varpro`: the
+ridge ``alpha`` by efficient leave-one-out on the standardised slots at each
+refit (:mod:`~sklearn_attnpoly._solvers._loo_ridge`; fixed while L-BFGS
+runs, so that ``J`` stays one function of ``F``), the number of directions by
+a held-out score after each growth step (scikit-learn's early stopping), and
+the threads (:mod:`~sklearn_attnpoly._threads`: every library's pool at one
+thread, the chunks of rows and the candidate fits spread over the caller's
+threads, so the numbers do not depend on them).
 """
 
 import math
