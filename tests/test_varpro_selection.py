@@ -185,10 +185,12 @@ def test_validation_chooses_the_planted_size_on_2000_rows():
 def test_validation_arguments_are_checked():
     loss = _planted_loss(50)
     kwargs = dict(max_iter=5, tol=1e-5, rng=np.random.RandomState(0))
-    with pytest.raises(ValueError, match="validation_fraction=0.0 holds out 0 of 50"):
-        fit_varpro(loss, None, validation_fraction=0.0, **kwargs)
-    with pytest.raises(ValueError, match="validation_fraction=1.0 holds out 50 of 50"):
-        fit_varpro(loss, None, validation_fraction=1.0, **kwargs)
+    for fraction in (0.0, 1.0):
+        with pytest.raises(ValueError, match=f"validation_fraction={fraction} must"):
+            fit_varpro(loss, None, validation_fraction=fraction, **kwargs)
+    same = loss.subset(np.zeros(50, dtype=int))  # the first row, 50 times
+    with pytest.raises(ValueError, match="all 50 rows are the same row"):
+        fit_varpro(same, None, **kwargs)
     with pytest.raises(ValueError, match="scoring='accuracy' is not one of"):
         fit_varpro(loss, None, scoring="accuracy", **kwargs)
 
@@ -230,3 +232,50 @@ def test_a_forked_child_gets_its_own_threads():
         os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(read, 2) == bytes([3, 4])
+
+
+def test_repeated_rows_and_weights_are_held_out_alike():
+    from sklearn_attnpoly._solvers._varpro import _held_out_rows
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.uniform(-1, 1, (400, 5)), rng.standard_normal((400, 1))
+    held = _held_out_rows(X, Y, 0.1, np.random.RandomState(0))
+    assert 20 < held.sum() < 80  # about a tenth (40 +- 6)
+    counts = rng.integers(0, 4, size=400)
+    repeated = _held_out_rows(
+        np.repeat(X, counts, axis=0), np.repeat(Y, counts, axis=0), 0.1,
+        np.random.RandomState(0),
+    )  # fmt: skip
+    np.testing.assert_array_equal(repeated, np.repeat(held, counts))
+    # too few rows for a tenth: the rows of least frac, never none
+    assert _held_out_rows(X[:3], Y[:3], 0.1, np.random.RandomState(0)).sum() == 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_auto_size_treats_weights_as_repeated_rows():
+    """The split, the growth and the score see a weight as repeated rows.
+    (Leave-one-out does not: leaving one copy of a repeated row out is not
+    leaving its weight out, so the ridge is fixed here.)"""
+    X, y = _planted_cubic(300, d=4, seed=2)
+    counts = np.random.default_rng(3).integers(1, 4, size=len(X))
+    module = AttentionPolynomialNetwork(torch.zeros(1, 4), 3, radius=4.0)
+    runs = [
+        fit_varpro(
+            ReducedLoss(module, X_, y_[:, None], w, 1e-6),
+            None,
+            max_iter=10,
+            tol=1e-5,
+            rng=np.random.RandomState(0),
+        )  # fmt: skip
+        for X_, y_, w in (
+            (X, y, counts),
+            (np.repeat(X, counts, axis=0), np.repeat(y, counts), np.ones(counts.sum())),
+        )
+    ]
+    assert runs[0].step_sizes == runs[1].step_sizes
+    np.testing.assert_allclose(
+        runs[0].validation_score_, runs[1].validation_score_, rtol=1e-6
+    )  # the sums are rounded in another order: L-BFGS paths differ a little
+    # the same rows up to sign (an eigenvector's sign is arbitrary)
+    F0, F1 = (run.F * np.sign(run.F[:, :1]) for run in runs)
+    np.testing.assert_allclose(F0, F1, rtol=1e-5, atol=1e-6)

@@ -163,6 +163,8 @@ class ReducedLoss:
             n_outputs=self.Y.shape[1],
             engine=module.engine,
             dtype=module.F.dtype,
+            attention=module.attention,
+            boltzmann_beta=module.boltzmann_beta,
         ).to(module.F.device)
         view = ReducedLoss.__new__(ReducedLoss)
         view.__dict__.update(self.__dict__)
@@ -540,6 +542,33 @@ def _stalled(scores, n_iter_no_change, tol, scoring):
     return not any(error(s) < bar for s in scores[-n_iter_no_change:])
 
 
+def _held_out_rows(X, Y, fraction, rng):
+    """The rows held out for validation: about ``fraction`` of them.
+
+    A row is held out when ``frac((x, y) . r) < fraction``, for a random
+    ``r`` of large entries drawn from ``rng``: a pseudo-random function of
+    the row's values, so that a row repeated ``k`` times and the same row
+    with weight ``k`` are held out alike (scikit-learn's sample-weight
+    equivalence). When that holds out no row or every row, the rows equal
+    to the one of least ``frac`` are held out.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction={fraction} must be in (0, 1).")
+    rows = np.hstack([X, Y])
+    # a product and a sum per row, not a matrix-vector product: BLAS may
+    # round equal rows differently in different places of the matrix
+    u = (rows * (1e3 * rng.standard_normal(rows.shape[1]))).sum(axis=1) % 1.0
+    held = u < fraction
+    if held.all() or not held.any():
+        held = u == u.min()
+    if held.all():
+        raise ValueError(
+            f"validation_fraction={fraction} cannot hold out rows: all "
+            f"{len(X)} rows are the same row."
+        )
+    return held
+
+
 def _readout(loss, F, alphas):
     """The loss at the alpha chosen for ``F`` (or at its own, without a
     grid), with ``beta``, ``b`` and ``alpha``."""
@@ -661,26 +690,23 @@ def _fit_varpro(
     auto = n_directions is None
     train, held_out = loss, None
     if auto:
-        order = rng.permutation(n_samples)
-        n_held = int(math.ceil(validation_fraction * n_samples))
-        if not 0 < n_held < n_samples:
-            raise ValueError(
-                f"validation_fraction={validation_fraction} holds out {n_held} of "
-                f"{n_samples} rows; it must leave rows on both sides."
-            )
-        held_out = loss.subset(np.sort(order[:n_held]))
-        train = loss.subset(np.sort(order[n_held:]))
-        cap = max_directions(n_samples - n_held, d, q)
+        held = _held_out_rows(loss.X, loss.Y, validation_fraction, rng)
+        held_out = loss.subset(np.flatnonzero(held))
+        train = loss.subset(np.flatnonzero(~held))
+        cap = max_directions(len(train.X), d, q)
     else:
         cap = n_directions
     n_train = len(train.X)
-    order = rng.permutation(n_train)
+    order = None  # drawn when a subsample is first needed
 
     def rows_for(n):
+        nonlocal order
         n_sub = max(MIN_SUBSAMPLE, ROWS_PER_PARAMETER * (n * (d + q) + 1))
-        if n_train > 2 * n_sub:
-            return train.subset(np.sort(order[:n_sub]))
-        return train
+        if n_train <= 2 * n_sub:
+            return train
+        if order is None:
+            order = rng.permutation(n_train)
+        return train.subset(np.sort(order[:n_sub]))
 
     curve, n_iter, scores, kept, sizes = [], 0, [], [], []
     F = np.zeros((0, d))
