@@ -734,7 +734,7 @@ def _fit_varpro(
         n_iter += len(losses) - 1
         sizes.append(len(F))
         if auto:
-            sized, beta, b, _ = _readout(sized, F, alphas)
+            _, beta, b, _ = _readout(sized, F, alphas)
             prediction = held_out.with_directions(len(F)).predict(F, beta, b)
             scores.append(_score(scoring, held_out.Y, prediction, held_out.w))
             kept.append(F)
