@@ -318,7 +318,8 @@ class ReducedLoss:
         return self.with_alpha(alpha), LooRidge(alpha, beta, b, loo_mse)
 
     def predict(self, F, beta, b):
-        """The readout ``beta, b`` of the directions ``F`` on these rows."""
+        """The output ``b + s(F x) . beta`` on these rows, ``(n_samples,
+        n_outputs)``, for ``beta`` of shape ``(n, q, n_outputs)``."""
         self._set(F)
         beta_flat = np.transpose(beta, (1, 0, 2)).reshape(-1, beta.shape[-1])
         parts = parallel_map(
@@ -500,7 +501,20 @@ def max_directions(n_samples, n_features, degree):
     """The cap on the directions sized by validation.
 
     At most :data:`MAX_DIRECTIONS`, and at most as many as keep the trained
-    parameters, ``n (d + q) + 1``, within half the rows; at least 1.
+    parameters, ``n (d + q) + 1``, within half the rows; at least 1. The
+    held-out score, not this cap, is meant to choose the size: the cap bounds
+    the time, and the parameters where no score could be trusted.
+
+    Parameters
+    ----------
+    n_samples : int
+        Training rows (without the held-out ones).
+    n_features : int
+    degree : int
+
+    Returns
+    -------
+    int
 
     Examples
     --------
