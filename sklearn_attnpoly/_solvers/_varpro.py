@@ -31,23 +31,42 @@ directions is fitted, one direction at a time, to the current residual, from
 its principal Hessian directions (Li, 1992) and a few random starts, and the
 best distinct ones join ``F`` before a joint refit. The structure is found on a
 subsample of the rows when there are many, and refined on all of them.
+
+Three choices are made from the data (issue 21), in :func:`fit_varpro`: the
+ridge ``alpha`` by efficient leave-one-out on the standardised slots at each
+refit (:mod:`~sklearn_attnpoly._solvers._loo_ridge`; fixed while L-BFGS
+runs, so that ``J`` stays one function of ``F``), the number of directions by
+a held-out score after each growth step (scikit-learn's early stopping), and
+the threads (:mod:`~sklearn_attnpoly._threads`: every library's pool at one
+thread, the chunks of rows and the candidate fits spread over the caller's
+threads, so the numbers do not depend on them).
 """
 
+import math
 import warnings
+from typing import NamedTuple
 
 import numpy as np
-import scipy.linalg
 import scipy.optimize
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import mean_squared_error, r2_score
 
 from .._chunks import row_chunks, rows_per_chunk
+from .._threads import one_pool, parallel_map
 from ..attention._fused_chain import slot_signs
-from ._readout import RCOND
+from ._loo_ridge import EigenRidge, LooRidge
 
 #: The growth adds ``ceil(n / GROWTH_STEPS)`` directions per step: one at a
 #: time for a few directions, in larger batches for many.
 GROWTH_STEPS = 6
+#: Sized by validation, the growth adds ``ceil(GROWTH_RATE * len(F))``
+#: directions per step (at least one): 1, 2, 3, 4, 5, 7, 9, 12, 15, 19, ...
+GROWTH_RATE = 0.25
+#: Sized by validation, the directions are at most ``MAX_DIRECTIONS``, and
+#: at most as many as keep the parameters ``n (d + q) + 1`` within half the
+#: training rows (:func:`max_directions`).
+MAX_DIRECTIONS = 128
 #: L-BFGS iterations of the joint refit after each growth step (at most
 #: ``max_iter``).
 INNER_ITER = 100
@@ -56,6 +75,10 @@ N_PHD_STARTS = 4
 N_RANDOM_STARTS = 10
 #: L-BFGS iterations of a one-direction candidate fit (at most ``max_iter``).
 CANDIDATE_ITER = 40
+#: Candidates are fitted on at most this many rows (a sample of the rows the
+#: growth step sees): they are starts for the joint refit, and a fit of one
+#: direction is bound by reading its rows, not by arithmetic.
+CANDIDATE_ROWS = 2000
 #: Candidates whose ``|cos|`` with a kept direction exceeds this are repeats.
 DISTINCT_COS = 0.98
 #: The structure is found on at most this many rows per trained parameter
@@ -65,6 +88,13 @@ MIN_SUBSAMPLE = 5000
 #: The mean relative decrease of ``J`` per iteration is measured over this
 #: many iterations.
 TOL_WINDOW = 10
+#: The slots of all rows are kept between the two passes of an evaluation
+#: when they take at most this many bytes, and computed again otherwise.
+SLOT_CACHE_BYTES = 2**26
+#: The default grid of the readout's ridge, for weights that sum to 1 and
+#: standardised slots: from the numerical safeguard (``RCOND``) to a penalty
+#: as large as the whole weighted loss of a unit coefficient.
+ALPHAS = np.logspace(-10, 0, 11)
 
 
 class ReducedLoss:
@@ -72,7 +102,10 @@ class ReducedLoss:
 
     The slots come from the module's frozen chain, in its dtype and on its
     device; the small dense algebra around them (Gram matrix, ridge, gradient)
-    is done in float64 NumPy.
+    is done in float64 NumPy. Both passes over the rows take chunks, which
+    :func:`~sklearn_attnpoly._threads.parallel_map` spreads over the threads
+    of :func:`~sklearn_attnpoly._threads.one_pool` and reduces in order, so
+    the numbers do not depend on the threads.
 
     Parameters
     ----------
@@ -86,7 +119,7 @@ class ReducedLoss:
     sample_weight : ndarray of shape (n_samples,)
         Positive weights.
     alpha : float
-        Ridge strength on the standardised slots.
+        Ridge strength on the standardised slots, the weights summing to 1.
     """
 
     def __init__(self, module, X, Y, sample_weight, alpha):
@@ -113,6 +146,13 @@ class ReducedLoss:
         """The same loss for other targets (a residual), on the same rows."""
         return ReducedLoss(self.module, self.X, Y, self.w, self.alpha)
 
+    def with_alpha(self, alpha):
+        """The same loss with another ridge strength."""
+        view = ReducedLoss.__new__(ReducedLoss)
+        view.__dict__.update(self.__dict__)
+        view.alpha = float(alpha)
+        return view
+
     def with_directions(self, n):
         """The same loss on a module of ``n`` directions, with the same chain."""
         module = self.module
@@ -123,6 +163,8 @@ class ReducedLoss:
             n_outputs=self.Y.shape[1],
             engine=module.engine,
             dtype=module.F.dtype,
+            attention=module.attention,
+            boltzmann_beta=module.boltzmann_beta,
         ).to(module.F.device)
         view = ReducedLoss.__new__(ReducedLoss)
         view.__dict__.update(self.__dict__)
@@ -133,91 +175,164 @@ class ReducedLoss:
         # a row's slots, their gradient and its projections, besides the
         # chain's own arrays
         row_bytes = self.module.row_bytes() + 8 * (3 * n * self.degree + n)
-        return row_chunks(len(self.X), rows_per_chunk(row_bytes))
+        return list(row_chunks(len(self.X), rows_per_chunk(row_bytes)))
 
     @torch.no_grad()
     def _slots(self, rows):
-        """``(rows, n q)``: the chain's slots of the rows, direction-major."""
-        slots = self.module.slots(self.X_module[rows])
-        return slots.reshape(len(slots), -1).cpu().numpy().astype(np.float64)
+        """``(rows, q n)``: the chain's slots of the rows, slot-major
+        (``[:, k n + i] = s_(k+1)(t_i)``, the chain's own layout: no copy)."""
+        slots = self.module.slots(self.X_module[rows]).transpose(1, 2)
+        return np.asarray(slots.reshape(len(slots), -1).cpu(), dtype=np.float64)
+
+    def _set(self, F):
+        F = np.asarray(F, dtype=np.float64)
+        with torch.no_grad():
+            self.module.F.copy_(torch.as_tensor(F, dtype=self.module.F.dtype))
+        return F
+
+    def _chunk_moments(self, rows):
+        """A chunk's weight, weighted mean of the slots, Gram matrix and cross
+        products about that mean, and its slots."""
+        S = self._slots(rows)
+        w = self.w[rows]
+        weight = w.sum()
+        mean = (w @ S) / weight
+        root = np.sqrt(w)[:, None]
+        Z = root * (S - mean)
+        return weight, mean, Z.T @ Z, Z.T @ (root * self.Y_centred[rows]), S
+
+    def _moments(self, F):
+        """The slots' weighted mean, spread, correlation matrix and correlation
+        with the targets, merged from the chunks' (Chan et al.'s pairwise
+        update), and the slots when :data:`SLOT_CACHE_BYTES` holds them."""
+        F = self._set(F)
+        chunks = self._chunks(len(F))
+        parts = parallel_map(self._chunk_moments, chunks)
+        weights = np.array([part[0] for part in parts])
+        means = np.array([part[1] for part in parts])
+        mean = (weights @ means) / weights.sum()
+        gram = sum(part[2] for part in parts)
+        cross = sum(part[3] for part in parts)
+        for (_, chunk_mean, _, _, _), rows, weight in zip(
+            parts, chunks, weights, strict=True
+        ):
+            offset = chunk_mean - mean
+            gram += weight * np.outer(offset, offset)
+            cross += np.outer(offset, self.w[rows] @ self.Y_centred[rows])
+        spread = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+        spread[spread == 0] = 1.0
+        correlation = gram / spread[:, None] / spread[None, :]
+        rhs = cross / spread[:, None]
+        slots = [part[4] for part in parts]
+        if sum(S.nbytes for S in slots) > SLOT_CACHE_BYTES:
+            slots = [None] * len(chunks)
+        return F, chunks, slots, mean, spread, correlation, rhs
+
+    def _readout(self, beta_flat, mean, n):
+        """``beta`` of shape ``(n, q, n_outputs)`` and ``b`` from the
+        slot-major coefficients of the centred slots."""
+        beta = beta_flat.reshape(self.degree, n, -1).transpose(1, 0, 2)
+        return np.ascontiguousarray(beta), self.y_mean - mean @ beta_flat
 
     def evaluate(self, F, gradient=True):
         """``J(F)``, ``dJ/dF`` (or None), ``beta`` of shape ``(n, q,
         n_outputs)`` and ``b``, in the module's units.
 
         Two passes over chunks of rows: the weighted Gram matrix of the slots
-        (about the first chunk's mean, for precision) and the ridge solution;
-        then the residuals, ``J`` and the envelope gradient.
+        and the ridge solution; then the residuals, ``J`` and the envelope
+        gradient.
         """
-        module, w, q, alpha = self.module, self.w, self.degree, self.alpha
-        F = np.asarray(F, dtype=np.float64)
-        with torch.no_grad():
-            module.F.copy_(torch.as_tensor(F, dtype=module.F.dtype))
-        n = len(F)
-        p = n * q
-        gram = np.zeros((p, p))
-        cross = np.zeros((p, self.Y.shape[1]))
-        total = np.zeros(p)
-        shift = None
-        chunks = list(self._chunks(n))
-        kept = None  # one chunk's slots serve both passes
-        for rows in chunks:
-            S = self._slots(rows)
-            if len(chunks) == 1:
-                kept = S.copy()
-            if shift is None:
-                shift = (w[rows] @ S) / w[rows].sum()
-            S -= shift
-            wS = w[rows, None] * S
-            gram += S.T @ wS
-            cross += wS.T @ self.Y_centred[rows]
-            total += wS.sum(0)
-        gram -= np.outer(total, total)  # centred: sum w = 1, total = mean - shift
-        mean = shift + total
-        spread = np.sqrt(np.clip(np.diag(gram), 0.0, None))
-        spread[spread == 0] = 1.0
-        correlation = gram / spread[:, None] / spread[None, :]
-        rhs = cross / spread[:, None]
-        eigenvalues, eigenvectors = scipy.linalg.eigh(correlation)
-        regularised = np.clip(eigenvalues, 0.0, None) + alpha
-        keep = regularised > RCOND * regularised.max()
-        V = eigenvectors[:, keep]
-        coef = V @ ((V.T @ rhs) / regularised[keep, None])
-        beta = coef / spread[:, None]
-        b = self.y_mean - mean @ beta
+        F, chunks, slots, mean, spread, correlation, rhs = self._moments(F)
+        n, alpha = len(F), self.alpha
+        coef = EigenRidge(correlation, rhs, [alpha]).coef(0)
+        beta_flat = coef / spread[:, None]
+        beta, b = self._readout(beta_flat, mean, n)
         penalty = alpha * float((coef * coef).sum())
         if not gradient:
             explained = float((rhs * coef).sum())
-            J = float(w @ (self.Y_centred**2).sum(1)) - explained
-            return J, None, beta.reshape(n, q, -1), b
-        row_penalty = alpha * (beta * beta).sum(1)
-        grad = np.zeros_like(F)
-        signs = slot_signs(q)
-        J = 0.0
-        for rows in chunks:
-            t = self.X[rows] @ F.T
-            S = (kept if kept is not None else self._slots(rows)) - mean
-            residual = self.Y_centred[rows] - S @ beta
-            J += float(w[rows] @ (residual * residual).sum(1))
-            dS = S * row_penalty
-            dS -= residual @ beta.T
-            dS *= 2.0 * w[rows, None]
-            dS = dS.reshape(len(t), n, q)
+            # at the ridge solution, residual plus penalty is y'Wy - c'r
+            J = float(self.w @ (self.Y_centred**2).sum(1)) - explained
+            return J, None, beta, b
+        row_penalty = alpha * (beta_flat * beta_flat).sum(1)
+        signs = slot_signs(self.degree)
+
+        def chunk_gradient(task):
+            rows, S = task
+            if S is None:
+                S = self._slots(rows)
+            w = self.w[rows, None]
+            dS = S - mean
+            residual = self.Y_centred[rows] - dS @ beta_flat
+            J = float(w[:, 0] @ (residual * residual).sum(1))
+            dS *= row_penalty
+            dS -= residual @ beta_flat.T
+            dS *= 2.0 * w
+            dS = dS.reshape(len(dS), self.degree, n)
             # dJ/dt = sum_k dJ/ds_k (-1)^k k t^(k-1), by Horner in t
-            dt = dS[..., q - 1] * (signs[q - 1] * q)
+            t = self.X[rows] @ F.T
+            q = self.degree
+            dt = dS[:, q - 1] * (signs[q - 1] * q)
             for k in range(q - 1, 0, -1):
                 dt *= t
-                dt += dS[..., k - 1] * (signs[k - 1] * k)
-            grad += dt.T @ self.X[rows]
-        return J + penalty, grad, beta.reshape(n, q, -1), b
+                dt += dS[:, k - 1] * (signs[k - 1] * k)
+            return J, dt.T @ self.X[rows]
+
+        parts = parallel_map(chunk_gradient, zip(chunks, slots, strict=True))
+        J = sum(part[0] for part in parts)
+        grad = sum(part[1] for part in parts)
+        return J + penalty, grad, beta, b
+
+    def choose_alpha(self, F, alphas):
+        """The ridge chosen by leave-one-out for the directions ``F``
+        (:mod:`~sklearn_attnpoly._solvers._loo_ridge`), on the standardised
+        slots.
+
+        Parameters
+        ----------
+        F : ndarray of shape (n, n_features)
+        alphas : array-like of shape (n_alphas,)
+
+        Returns
+        -------
+        loss : ReducedLoss
+            This loss at the chosen ``alpha``.
+        fit : LooRidge
+            ``alpha_``, ``coef`` as ``beta`` of shape ``(n, q, n_outputs)``
+            in the module's units, ``intercept`` as ``b``, and ``loo_mse``.
+        """
+        F, chunks, slots, mean, spread, correlation, rhs = self._moments(F)
+        ridge = EigenRidge(correlation, rhs, alphas)
+
+        def chunk_errors(task):
+            rows, S = task
+            if S is None:
+                S = self._slots(rows)
+            Z = (S - mean) / spread
+            return ridge.loo_squared_errors(Z, self.Y_centred[rows], self.w[rows], 1.0)
+
+        errors = parallel_map(chunk_errors, zip(chunks, slots, strict=True))
+        loo_mse = sum(errors) / self.Y.size
+        best = int(np.argmin(loo_mse))
+        beta, b = self._readout(ridge.coef(best) / spread[:, None], mean, len(F))
+        alpha = float(ridge.alphas[best])
+        return self.with_alpha(alpha), LooRidge(alpha, beta, b, loo_mse)
+
+    def predict(self, F, beta, b):
+        """The output ``b + s(F x) . beta`` on these rows, ``(n_samples,
+        n_outputs)``, for ``beta`` of shape ``(n, q, n_outputs)``."""
+        self._set(F)
+        beta_flat = np.transpose(beta, (1, 0, 2)).reshape(-1, beta.shape[-1])
+        parts = parallel_map(
+            lambda rows: self._slots(rows) @ beta_flat, self._chunks(len(F))
+        )
+        return np.concatenate(parts) + b
 
     def residual(self, F):
-        """The centred targets minus the optimal readout's output for ``F``."""
+        """The targets minus the optimal readout's output for ``F``."""
         if len(F) == 0:
             return self.Y_centred
         _, _, beta, b = self.evaluate(F, gradient=False)
-        slots = np.concatenate([self._slots(rows) for rows in self._chunks(len(F))])
-        return self.Y - (slots @ beta.reshape(-1, beta.shape[-1]) + b)
+        return self.Y - self.predict(F, beta, b)
 
 
 def _unit_rows(V):
@@ -300,20 +415,32 @@ def _principal_hessian_directions(X, R, w, k):
 def _new_directions(loss, F, k, rng, max_iter):
     """The ``k`` best new directions for ``F``: each fitted alone to the
     residual of ``F``'s readout, from principal Hessian and random starts,
-    kept when distinct from ``F``'s rows and from each other."""
-    X, w = loss.X, loss.w
+    kept when distinct from ``F``'s rows and from each other.
+
+    The candidates are independent: they are fitted side by side
+    (:func:`~sklearn_attnpoly._threads.parallel_map`), each on its own
+    one-direction module, and ranked in the order of their starts.
+    """
     alone = loss.with_targets(loss.residual(F))
+    if len(alone.X) > CANDIDATE_ROWS:
+        alone = alone.subset(
+            np.sort(rng.choice(len(alone.X), CANDIDATE_ROWS, replace=False))
+        )
+    X, w = alone.X, alone.w
     d = X.shape[1]
     starts = _principal_hessian_directions(X, alone.Y, w, N_PHD_STARTS)
     starts += list(_unit_rows(rng.standard_normal((N_RANDOM_STARTS, d))))
-    candidates = []
-    single = alone.with_directions(1)
-    for start in starts:
+
+    def candidate(start):
         xi, losses, _ = minimise(
-            single, start[None, :], max_iter=min(CANDIDATE_ITER, max_iter), tol=1e-6
+            alone.with_directions(1),
+            start[None, :],
+            max_iter=min(CANDIDATE_ITER, max_iter),
+            tol=1e-6,
         )
-        candidates.append((losses[-1], xi[0]))
-    candidates.sort(key=lambda c: c[0])
+        return losses[-1], xi[0]
+
+    candidates = sorted(parallel_map(candidate, starts), key=lambda c: c[0])
     chosen = []
     for _, xi in candidates:
         if all(abs(xi @ c) < DISTINCT_COS for c in chosen) and (
@@ -327,53 +454,313 @@ def _new_directions(loss, F, k, rng, max_iter):
     return np.array(chosen)
 
 
-def fit_directions(loss, n_directions, *, max_iter, tol, rng):
-    """Grow ``n_directions`` directions, then refine them on all rows.
+class VarproResult(NamedTuple):
+    """What :func:`fit_varpro` learned.
+
+    Attributes
+    ----------
+    F : ndarray of shape (n_directions_, n_features)
+        Unit rows, in the scaled units of ``X``.
+    beta : ndarray of shape (n_directions_, q, n_outputs)
+        The readout of the slots, in the module's units.
+    b : ndarray of shape (n_outputs,)
+    alpha_ : float
+        The ridge of the readout (chosen by leave-one-out when a grid was
+        given), for weights that sum to 1 and standardised slots.
+    n_directions_ : int
+    validation_score_ : ndarray of shape (n_steps,) or None
+        The held-out score after each growth step, when the size was chosen
+        by validation.
+    step_sizes : list of int
+        The directions after each growth step; with validation, the kept
+        step is the first maximum of ``validation_score_``.
+    n_iter : int
+        L-BFGS iterations of all joint refits.
+    loss_curve : list of float
+        ``J`` after every iteration of every joint refit, in order.
+    converged : bool
+        Whether ``tol`` (not ``max_iter``) stopped the last refit.
+    n_rows_grown : int
+        Rows the last growth step was fitted on.
+    """
+
+    F: np.ndarray
+    beta: np.ndarray
+    b: np.ndarray
+    alpha_: float
+    n_directions_: int
+    validation_score_: np.ndarray | None
+    step_sizes: list
+    n_iter: int
+    loss_curve: list
+    converged: bool
+    n_rows_grown: int
+
+
+def max_directions(n_samples, n_features, degree):
+    """The cap on the directions sized by validation.
+
+    At most :data:`MAX_DIRECTIONS`, and at most as many as keep the trained
+    parameters, ``n (d + q) + 1``, within half the rows; at least 1. The
+    held-out score, not this cap, is meant to choose the size: the cap bounds
+    the time, and the parameters where no score could be trusted.
+
+    Parameters
+    ----------
+    n_samples : int
+        Training rows (without the held-out ones).
+    n_features : int
+    degree : int
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from sklearn_attnpoly._solvers._varpro import max_directions
+    >>> max_directions(331, 10, 3), max_directions(40500, 10, 5)
+    (12, 128)
+    """
+    fits = (n_samples // 2 - 1) // (n_features + degree)
+    return int(max(1, min(MAX_DIRECTIONS, fits)))
+
+
+def _score(scoring, Y, prediction, w):
+    if callable(scoring):
+        return float(scoring(Y, prediction, sample_weight=w))
+    if scoring == "r2":
+        return float(r2_score(Y, prediction, sample_weight=w))
+    if scoring == "neg_mean_squared_error":
+        return -float(mean_squared_error(Y, prediction, sample_weight=w))
+    raise ValueError(
+        f"scoring={scoring!r} is not one of 'r2', 'neg_mean_squared_error' or a "
+        "callable (y_true, y_pred, sample_weight) -> float, higher is better."
+    )
+
+
+def _stalled(scores, n_iter_no_change, tol, scoring):
+    """scikit-learn's rule (``HistGradientBoostingRegressor``): none of the
+    last ``n_iter_no_change`` scores improves on the one before them by more
+    than ``tol``. For ``"r2"`` and ``"neg_mean_squared_error"`` the
+    improvement is the relative decrease of the held-out error (``1 - R^2``,
+    the MSE): the error spans 1 to 1e-7 between noisy data and smooth
+    simulators, where no one absolute ``tol`` serves both."""
+    if len(scores) <= n_iter_no_change:
+        return False
+    reference = scores[-n_iter_no_change - 1]
+    if callable(scoring):
+        return not any(s > reference + tol for s in scores[-n_iter_no_change:])
+    error = (lambda s: 1.0 - s) if scoring == "r2" else (lambda s: -s)
+    bar = error(reference) * (1.0 - tol)
+    return not any(error(s) < bar for s in scores[-n_iter_no_change:])
+
+
+def _held_out_rows(X, Y, fraction, rng):
+    """The rows held out for validation: about ``fraction`` of them.
+
+    A row is held out when ``frac((x, y) . r) < fraction``, for a random
+    ``r`` of large entries drawn from ``rng``: a pseudo-random function of
+    the row's values, so that a row repeated ``k`` times and the same row
+    with weight ``k`` are held out alike (scikit-learn's sample-weight
+    equivalence). When that holds out no row or every row, the rows equal
+    to the one of least ``frac`` are held out.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction={fraction} must be in (0, 1).")
+    rows = np.hstack([X, Y])
+    # a product and a sum per row, not a matrix-vector product: BLAS may
+    # round equal rows differently in different places of the matrix
+    u = (rows * (1e3 * rng.standard_normal(rows.shape[1]))).sum(axis=1) % 1.0
+    held = u < fraction
+    if held.all() or not held.any():
+        held = u == u.min()
+    if held.all():
+        raise ValueError(
+            f"validation_fraction={fraction} cannot hold out rows: all "
+            f"{len(X)} rows are the same row."
+        )
+    return held
+
+
+def _readout(loss, F, alphas):
+    """The loss at the alpha chosen for ``F`` (or at its own, without a
+    grid), with ``beta``, ``b`` and ``alpha``."""
+    if alphas is None:
+        _, _, beta, b = loss.evaluate(F, gradient=False)
+        return loss, beta, b, loss.alpha
+    loss, fit = loss.choose_alpha(F, alphas)
+    return loss, fit.coef, fit.intercept, fit.alpha_
+
+
+def fit_varpro(
+    loss,
+    n_directions,
+    *,
+    max_iter,
+    tol,
+    rng,
+    alphas=None,
+    validation_fraction=0.1,
+    n_iter_no_change=2,
+    validation_tol=1e-2,
+    scoring="r2",
+    n_threads=None,
+):
+    """Grow directions, their number given or chosen on held-out rows, then
+    refine them on all rows.
+
+    Each growth step fits new directions to the residual of the others
+    (:func:`_new_directions`) and refits all of them jointly by L-BFGS
+    (:func:`minimise`). The structure is found on a subsample of the rows
+    when there are many (:data:`ROWS_PER_PARAMETER`), and refined on all of
+    them from where the growth left it.
+
+    With ``n_directions=None`` the size is chosen by validation, as
+    scikit-learn's early stopping chooses the iteration: a
+    ``validation_fraction`` of the rows (drawn from ``rng``) is held out, the
+    growth adds ``ceil(GROWTH_RATE n)`` directions per step and scores the
+    readout on them after each step, and stops when ``n_iter_no_change``
+    steps have not improved the score by more than ``validation_tol``
+    (:func:`_stalled`: for ``"r2"`` and ``"neg_mean_squared_error"``, a
+    relative decrease of the held-out error), or at :func:`max_directions`
+    of the training rows. The step of the best score
+    is kept and refined on all rows, the held-out ones included: its size is
+    chosen, and the readout of more rows is the better one.
+
+    The ridge of the readout is fixed while L-BFGS runs (``J`` stays one
+    function of ``F``, which its line search and its curvature pairs need),
+    and, with a grid ``alphas``, chosen again by leave-one-out before each
+    joint refit and for the final readout (:meth:`ReducedLoss.choose_alpha`).
 
     Parameters
     ----------
     loss : ReducedLoss
-        On all rows, its module of ``n_directions`` directions.
-    n_directions : int
+        On all rows, at the ridge used without a grid.
+    n_directions : int or None
+        The directions, or None to choose them by validation.
     max_iter : int
         L-BFGS iterations of the final refit (and of the last growth step).
     tol : float
         Stop a refit when ``J`` falls by less than this, relatively, per
         iteration (over :data:`TOL_WINDOW` iterations).
     rng : numpy.random.RandomState
+    alphas : array-like of shape (n_alphas,), default=None
+        The grid of the readout's ridge (for weights summing to 1 and
+        standardised slots; :data:`ALPHAS` is a good one), or None for
+        ``loss.alpha``.
+    validation_fraction : float, default=0.1
+        Held-out rows, with ``n_directions=None``.
+    n_iter_no_change : int, default=2
+        Growth steps without improvement before stopping.
+    validation_tol : float, default=1e-2
+        The least improvement of the held-out score that counts: for
+        ``"r2"`` and ``"neg_mean_squared_error"``, the held-out error must
+        fall by this fraction of itself (a step adds a quarter more
+        parameters; it must pay for them); for a callable, the score must
+        rise by this much (scikit-learn's absolute ``tol``).
+    scoring : {"r2", "neg_mean_squared_error"} or callable, default="r2"
+        The held-out score, in the scaled units; a callable is
+        ``scoring(y_true, y_pred, sample_weight=w) -> float``, higher
+        better.
+    n_threads : int, default=None
+        Threads for the passes over the rows and the candidate fits
+        (:func:`~sklearn_attnpoly._threads.one_pool`); by default torch's.
 
     Returns
     -------
-    F : ndarray of shape (n_directions, n_features)
-    record : dict
-        ``loss_curve`` (``J`` after every iteration of every joint refit, in
-        order), ``n_iter``, ``converged`` (the last refit stopped by ``tol``),
-        ``n_rows_grown`` (rows the directions were grown on).
+    VarproResult
     """
+    with one_pool(n_threads):
+        return _fit_varpro(
+            loss,
+            n_directions,
+            max_iter=max_iter,
+            tol=tol,
+            rng=rng,
+            alphas=None if alphas is None else np.atleast_1d(alphas),
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            validation_tol=validation_tol,
+            scoring=scoring,
+        )
+
+
+def _fit_varpro(
+    loss,
+    n_directions,
+    *,
+    max_iter,
+    tol,
+    rng,
+    alphas,
+    validation_fraction,
+    n_iter_no_change,
+    validation_tol,
+    scoring,
+):
     n_samples, d = loss.X.shape
-    parameters = n_directions * (d + loss.degree) + 1
-    n_sub = max(MIN_SUBSAMPLE, ROWS_PER_PARAMETER * parameters)
-    grow_on = loss
-    if n_samples > 2 * n_sub:
-        grow_on = loss.subset(np.sort(rng.choice(n_samples, n_sub, replace=False)))
-    curve, n_iter = [], 0
+    q = loss.degree
+    auto = n_directions is None
+    train, held_out = loss, None
+    if auto:
+        held = _held_out_rows(loss.X, loss.Y, validation_fraction, rng)
+        held_out = loss.subset(np.flatnonzero(held))
+        train = loss.subset(np.flatnonzero(~held))
+        cap = max_directions(len(train.X), d, q)
+    else:
+        cap = n_directions
+    n_train = len(train.X)
+    order = None  # drawn when a subsample is first needed
+
+    def rows_for(n):
+        nonlocal order
+        n_sub = max(MIN_SUBSAMPLE, ROWS_PER_PARAMETER * (n * (d + q) + 1))
+        if n_train <= 2 * n_sub:
+            return train
+        if order is None:
+            order = rng.permutation(n_train)
+        return train.subset(np.sort(order[:n_sub]))
+
+    curve, n_iter, scores, kept, sizes = [], 0, [], [], []
     F = np.zeros((0, d))
-    step = -(-n_directions // GROWTH_STEPS)
-    while len(F) < n_directions:
-        add = min(step, n_directions - len(F))
+    fixed_step = -(-cap // GROWTH_STEPS)
+    grow_on = rows_for(cap)
+    while len(F) < cap:
+        add = int(math.ceil(GROWTH_RATE * len(F))) if auto else fixed_step
+        add = max(1, min(add, cap - len(F)))
+        if auto:
+            grow_on = rows_for(len(F) + add)
+        F = np.vstack(
+            [F, _new_directions(grow_on.with_directions(len(F)), F, add, rng, max_iter)]
+        )
+        last = len(F) == cap
         sized = grow_on.with_directions(len(F))
-        F = np.vstack([F, _new_directions(sized, F, add, rng, max_iter)])
-        last = len(F) == n_directions
+        if alphas is not None:
+            sized, _ = sized.choose_alpha(F, alphas)
         F, losses, converged = minimise(
-            grow_on.with_directions(len(F)),
+            sized,
             F,
-            max_iter=max_iter if last else min(INNER_ITER, max_iter),
+            max_iter=max_iter if last and not auto else min(INNER_ITER, max_iter),
             tol=tol,
         )
         curve += losses[1:]
         n_iter += len(losses) - 1
+        sizes.append(len(F))
+        if auto:
+            _, beta, b, _ = _readout(sized, F, alphas)
+            prediction = held_out.with_directions(len(F)).predict(F, beta, b)
+            scores.append(_score(scoring, held_out.Y, prediction, held_out.w))
+            kept.append(F)
+            if _stalled(scores, n_iter_no_change, validation_tol, scoring):
+                break
+    if auto:
+        F = kept[int(np.argmax(scores))]
+    full = loss.with_directions(len(F))
     if grow_on is not loss:
-        F, losses, converged = minimise(loss, F, max_iter=max_iter, tol=tol)
+        if alphas is not None:
+            full, _ = full.choose_alpha(F, alphas)
+        F, losses, converged = minimise(full, F, max_iter=max_iter, tol=tol)
         curve += losses[1:]
         n_iter += len(losses) - 1
     if not converged:
@@ -381,11 +768,39 @@ def fit_directions(loss, n_directions, *, max_iter, tol, rng):
             f"solver='varpro' stopped after max_iter={max_iter} iterations of its "
             f"last refit before the loss settled (tol={tol}); increase max_iter.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    return F, {
-        "loss_curve": curve,
-        "n_iter": n_iter,
-        "converged": converged,
-        "n_rows_grown": len(grow_on.X),
+    _, beta, b, alpha = _readout(full, F, alphas)
+    return VarproResult(
+        F=F,
+        beta=beta,
+        b=b,
+        alpha_=alpha,
+        n_directions_=len(F),
+        validation_score_=np.array(scores) if auto else None,
+        step_sizes=sizes,
+        n_iter=n_iter,
+        loss_curve=curve,
+        converged=converged,
+        n_rows_grown=len(grow_on.X),
+    )
+
+
+def fit_directions(loss, n_directions, *, max_iter, tol, rng):
+    """Grow ``n_directions`` directions at ``loss.alpha``, then refine them
+    on all rows: :func:`fit_varpro` with a fixed size and ridge.
+
+    Returns
+    -------
+    F : ndarray of shape (n_directions, n_features)
+    record : dict
+        ``loss_curve``, ``n_iter``, ``converged``, ``n_rows_grown``, as in
+        :class:`VarproResult`.
+    """
+    result = fit_varpro(loss, n_directions, max_iter=max_iter, tol=tol, rng=rng)
+    return result.F, {
+        "loss_curve": result.loss_curve,
+        "n_iter": result.n_iter,
+        "converged": result.converged,
+        "n_rows_grown": result.n_rows_grown,
     }
