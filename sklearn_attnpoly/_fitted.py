@@ -15,7 +15,7 @@ from ._solvers._training import make_net
 
 #: The fitted attributes a solver may leave or not; removed when the new fit
 #: has none, so that no attribute of an earlier fit survives a refit.
-_OPTIONAL = ("loss_curve_", "target_range_")
+_OPTIONAL = ("alpha_", "loss_curve_", "target_range_", "validation_score_")
 
 
 def store_network(
@@ -86,6 +86,10 @@ def store_network(
         vars(estimator).pop(name, None)
     if fit.loss_curve is not None:
         estimator.loss_curve_ = [float(v) for v in fit.loss_curve]
+    if fit.alpha is not None:
+        estimator.alpha_ = float(fit.alpha)
+    if fit.validation_scores is not None:
+        estimator.validation_score_ = np.asarray(fit.validation_scores)
     if target_range is not None:
         estimator.target_range_ = np.asarray(target_range, dtype=float)
     return estimator

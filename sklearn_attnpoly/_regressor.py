@@ -75,9 +75,16 @@ class AttentionPolynomialRegressor(
     n_directions : int, default=None
         Rows of ``F``. ``None`` takes the ``C(d - 1 + q, q)`` lattice directions
         of Lemma 3.3, enough for every polynomial of degree ``q``; an int takes
-        that many random unit directions drawn from ``random_state`` or, for
-        ``solver="varpro"``, that many directions learned from the data (an
-        int is required there).
+        that many random unit directions drawn from ``random_state``. For
+        ``solver="varpro"``, an int learns that many directions, and ``None``
+        chooses how many on held-out rows (``validation_fraction``,
+        ``n_iter_no_change``, ``validation_tol``, ``scoring``): the directions
+        grow by about a quarter at each step (1, 2, 3, 4, 5, 7, 9, 12, ...),
+        each step is scored on the held-out rows, growth stops when
+        ``n_iter_no_change`` steps have not improved it, and the step of the
+        best score is kept and refitted on all the rows. The growth is capped
+        at 128 directions, and at as many as keep the trained parameters
+        ``n (d + q) + 1`` within half the training rows.
     solver : {"lstsq", "varpro", "sgd", "adam"}, default="lstsq"
         ``"lstsq"`` keeps ``F`` fixed and solves ``beta, b`` in closed form:
         the slots are the powers ``(xi_i . x)^k`` inside the blocks' bound, so
@@ -96,10 +103,19 @@ class AttentionPolynomialRegressor(
         ``"adam"`` also train ``F``, by mini-batch gradient steps through the
         frozen blocks, with a one-cycle learning rate from ``lr / 10`` to
         ``lr`` and gradient-norm clipping at 1.
-    alpha : float, default=1e-8
-        Ridge strength. For ``"varpro"``: on the standardised slots. For
-        ``"lstsq"`` (and for the warm start of the gradient solvers), as
-        scikit-learn's :class:`~sklearn.linear_model.Ridge` means it: the
+    alpha : float, default=None
+        Ridge strength, as scikit-learn's :class:`~sklearn.linear_model.Ridge`
+        means it against the weighted sum of squared residuals, on
+        standardised features: the slots for ``"varpro"``, the monomials
+        otherwise. ``None``: for ``"varpro"``, chosen at each refit of the
+        readout by efficient leave-one-out over ``1e-10 .. 1`` per unit of
+        total weight (one eigendecomposition of the ``n q`` slot system, as
+        :class:`~sklearn.linear_model.RidgeCV` does), and for the other
+        solvers ``1e-8``, a numerical safeguard, not a regulariser (for ``N``
+        rows of weight 1 it adds ``1e-8 / N`` to the unit diagonal of the
+        monomials' correlation matrix). A float fixes it for every solver;
+        :attr:`alpha_` records the one used. For ``"lstsq"`` (and for the warm
+        start of the gradient solvers) the
         readout is the polynomial that
         ``make_pipeline(StandardScaler(), PolynomialFeatures(degree,
         include_bias=False), StandardScaler(), Ridge(alpha))`` fits, with the
@@ -107,9 +123,7 @@ class AttentionPolynomialRegressor(
         squared norm of the coefficients of the standardised monomials against
         the weighted sum of squared residuals. With random directions too few
         for some degree, the penalty is that norm for the polynomial the
-        directions represent. The default is a numerical safeguard, not a
-        regulariser: for ``N`` rows of weight 1 it adds ``1e-8 / N`` to the unit
-        diagonal of the monomials' correlation matrix.
+        directions represent.
     max_epochs : int, default=100
         Epochs of the gradient solvers (``"sgd"``, ``"adam"``).
     max_iter : int, default=200
@@ -119,6 +133,25 @@ class AttentionPolynomialRegressor(
     tol : float, default=1e-5
         ``"varpro"`` stops refitting when its loss falls by less than ``tol``
         of itself per iteration, on average over the last 10 iterations.
+    validation_fraction : float, default=0.1
+        The rows held out to choose ``"varpro"``'s number of directions
+        (``n_directions=None``): a pseudo-random function of each row's
+        values, seeded by ``random_state``, so a row of weight ``k`` and the
+        row repeated ``k`` times are held out alike.
+    n_iter_no_change : int, default=2
+        ``"varpro"``'s growth stops after this many steps without improving
+        the held-out score by ``validation_tol``.
+    validation_tol : float, default=1e-2
+        The improvement that counts. For ``"r2"`` and
+        ``"neg_mean_squared_error"`` it is relative: the held-out error (``1 -
+        R^2``, the MSE) must fall by this fraction, since it spans 1 to 1e-7
+        between noisy data and smooth simulators; for a callable ``scoring``
+        it is absolute, as in scikit-learn's early stopping. (``tol`` is the
+        refits' own stopping rule.)
+    scoring : {"r2", "neg_mean_squared_error"}, callable or None, default=None
+        The held-out score (``None``: ``"r2"``), in the network's scaled
+        units; a callable is ``scoring(y_true, y_pred, sample_weight=w)``,
+        higher better.
     lr : float, default=0.03
         Largest learning rate of the one-cycle schedule (it starts at a
         tenth), in the scaled units of ``scaling="ball"``. A run ends with
@@ -217,7 +250,14 @@ class AttentionPolynomialRegressor(
         ``"lstsq"`` it only predicts and has no optimizer (``optimizer=None``);
         ``predict`` calls the module itself.
     n_directions_ : int
-        Rows of ``F``.
+        Rows of ``F`` (for ``"varpro"`` with ``n_directions=None``, the
+        number chosen).
+    alpha_ : float
+        The readout's ridge strength (for ``"varpro"`` with ``alpha=None``,
+        the one leave-one-out chose at the last refit).
+    validation_score_ : ndarray of shape (n_steps,)
+        ``"varpro"``'s held-out score after each growth step, when it chose
+        the number of directions; the kept step is its first maximum.
     device_ : str
         The device the network lives on.
     n_outputs_ : int
@@ -294,10 +334,14 @@ class AttentionPolynomialRegressor(
         "degree": [Interval(Integral, 1, None, closed="left")],
         "n_directions": [None, Interval(Integral, 1, None, closed="left")],
         "solver": [StrOptions({"lstsq", "varpro", "sgd", "adam"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [None, Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "validation_tol": [Interval(Real, 0, None, closed="left")],
+        "scoring": [None, StrOptions({"r2", "neg_mean_squared_error"}), callable],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "engine": [StrOptions({"structured", "dense"})],
@@ -325,10 +369,14 @@ class AttentionPolynomialRegressor(
         *,
         n_directions=None,
         solver="lstsq",
-        alpha=1e-8,
+        alpha=None,
         max_epochs=100,
         max_iter=200,
         tol=1e-5,
+        validation_fraction=0.1,
+        n_iter_no_change=2,
+        validation_tol=1e-2,
+        scoring=None,
         lr=0.03,
         batch_size=256,
         engine="structured",
@@ -353,6 +401,10 @@ class AttentionPolynomialRegressor(
         self.max_epochs = max_epochs
         self.max_iter = max_iter
         self.tol = tol
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.validation_tol = validation_tol
+        self.scoring = scoring
         self.lr = lr
         self.batch_size = batch_size
         self.engine = engine
@@ -462,6 +514,12 @@ class AttentionPolynomialRegressor(
             tol=self.tol,
             readout_init=self.readout_init,
             scale_slots=self.readout_init == "zeros" and self.scaling == "ball",
+            validation=dict(
+                validation_fraction=self.validation_fraction,
+                n_iter_no_change=self.n_iter_no_change,
+                validation_tol=self.validation_tol,
+                scoring=self.scoring or "r2",
+            ),
             training=dict(
                 lr=self.lr,
                 max_epochs=self.max_epochs,

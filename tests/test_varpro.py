@@ -133,10 +133,37 @@ def test_the_engines_fit_the_same_model():
     )
 
 
-def test_varpro_needs_a_number_of_directions():
-    X, y, _ = _planted(n_samples=50)
-    with pytest.raises(ValueError, match="solver='varpro' learns n_directions"):
-        AttentionPolynomialRegressor(solver="varpro").fit(X, y)
+def test_by_default_varpro_chooses_its_size_and_its_ridge():
+    """A planted 3-direction cubic with noise: 3 +- 1 directions chosen on the
+    held-out rows, the kept step the first best score, and the ridge the one
+    RidgeCV chooses on the fitted network's standardised slots (1e-8)."""
+    X, y, _ = _planted(n_samples=1500, seed=1, noise=0.05)
+    est = AttentionPolynomialRegressor(degree=3, solver="varpro", random_state=0)
+    est.fit(X, y)
+    assert 2 <= est.n_directions_ <= 4
+    scores = est.validation_score_
+    assert len(scores) >= 2 and scores.max() > 0.99
+    assert est.score(X, y) > 0.99
+    # the ridge: RidgeCV's, by leave-one-out on the same slot features
+    from sklearn.linear_model import RidgeCV
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_attnpoly._solvers._varpro import ALPHAS
+
+    module = est.net_.module_
+    with torch.no_grad():
+        slots = module.slots(torch.as_tensor(est.scaling_.transform(X)))
+    S = StandardScaler().fit_transform(slots.reshape(len(X), -1).numpy())
+    target = est.target_scaling_.transform(y[:, None])[:, 0]
+    ridge = RidgeCV(alphas=ALPHAS * len(X)).fit(S, target)
+    assert est.alpha_ == pytest.approx(ridge.alpha_, rel=1e-8)
+    np.testing.assert_allclose(
+        module.readout().detach().numpy().reshape(-1)
+        * slots.reshape(len(X), -1).numpy().std(0),
+        ridge.coef_,
+        rtol=1e-6,
+        atol=1e-9,
+    )
 
 
 def test_the_iteration_cap_warns_and_a_constant_target_is_fitted():

@@ -17,7 +17,7 @@ No solver sees an estimator.
   (:mod:`~sklearn_attnpoly._solvers._training`).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,9 +25,12 @@ from .._sizes import check_fit_memory
 from ..attention import lattice_directions
 from ._readout import readout_from_moments, solve_readout
 from ._training import make_net, slot_sizes, train_network
-from ._varpro import ReducedLoss, fit_directions
+from ._varpro import ALPHAS, ReducedLoss, fit_varpro, max_directions
 
 SOLVERS = ("lstsq", "varpro", "sgd", "adam")
+#: The ridge of ``alpha=None`` for the closed form and the gradient solvers'
+#: start: a numerical safeguard, not a regulariser.
+SAFEGUARD_ALPHA = 1e-8
 GRADIENT_SOLVERS = ("sgd", "adam")
 
 
@@ -52,6 +55,12 @@ class NetworkFit:
         The training loss per iteration or epoch (None for the closed form).
     net : skorch net or None
         The gradient solvers' trained net, history and callbacks included.
+    alpha : float or None
+        The readout's ridge, as ``Ridge``'s ``alpha`` on standardised
+        features (None: the one the solver was given).
+    validation_scores : ndarray or None
+        ``"varpro"``'s held-out score after each growth step, when it chose
+        the number of directions.
     """
 
     directions: np.ndarray
@@ -62,7 +71,8 @@ class NetworkFit:
     n_iter: int = 1
     loss_curve: list | None = None
     net: object = None
-    info: dict = field(default_factory=dict)
+    alpha: float | None = None
+    validation_scores: np.ndarray | None = None
 
 
 def check_solver_options(solver, n_directions, scaling, source="rows"):
@@ -87,12 +97,6 @@ def check_solver_options(solver, n_directions, scaling, source="rows"):
                 f"{source} sum the data's moments in the frame of the scaled "
                 f"units, which needs scaling='ball'; got scaling={scaling!r}."
             )
-    if solver == "varpro" and n_directions is None:
-        raise ValueError(
-            "solver='varpro' learns n_directions directions from the data; "
-            "set n_directions to an int (the lattice directions of "
-            "n_directions=None need no learning: use solver='lstsq')."
-        )
 
 
 def check_fit_size(shape, *, solver, degree, n_directions, engine, batch_size,
@@ -103,6 +107,8 @@ def check_fit_size(shape, *, solver, degree, n_directions, engine, batch_size,
     gradient solvers' start, a training batch's backward pass for those)."""
     n_samples, n_features = shape
     gradient = solver in GRADIENT_SOLVERS
+    if solver == "varpro" and n_directions is None:  # chosen, up to the cap
+        n_directions = max_directions(n_samples, n_features, degree)
     check_fit_memory(
         n_features,
         degree,
@@ -146,6 +152,7 @@ def fit_network(
     readout_init="lstsq",
     scale_slots=False,
     training=None,
+    validation=None,
 ):
     """Fit the network's parameters to scaled rows with ``solver``.
 
@@ -163,11 +170,14 @@ def fit_network(
     directions : ndarray of shape (n, n_features) or None
         The fixed or initial rows of ``F`` (None for ``"varpro"``, which
         learns ``n_directions`` of them).
-    alpha : float
-        The closed-form readout's ridge strength.
+    alpha : float or None
+        The readout's ridge strength, as ``Ridge``'s ``alpha`` on the
+        standardised features; None: ``1e-8`` (a numerical safeguard), and
+        for ``"varpro"`` the one leave-one-out chooses over its grid at each
+        refit.
     rng : numpy.random.RandomState
     n_directions : int, default=None
-        ``"varpro"``'s number of directions.
+        ``"varpro"``'s number of directions; None chooses it on held-out rows.
     max_iter, tol : ``"varpro"``'s L-BFGS budget and stopping rule.
     readout_init : {"lstsq", "zeros"}, default="lstsq"
         The gradient solvers' start.
@@ -177,6 +187,10 @@ def fit_network(
     training : dict, default=None
         The gradient solvers' :func:`make_net` options (``lr``,
         ``max_epochs``, ``batch_size``, ``callbacks``, ``verbose``).
+    validation : dict, default=None
+        ``"varpro"``'s choice of size (``validation_fraction``,
+        ``n_iter_no_change``, ``validation_tol``, ``scoring``), as
+        :func:`~sklearn_attnpoly._solvers._varpro.fit_varpro` takes them.
 
     Returns
     -------
@@ -184,12 +198,14 @@ def fit_network(
     """
     n_outputs = Y.shape[1]
     if solver == "varpro":
-        return _fit_varpro(
-            X, Y, sample_weight, spec, n_directions, alpha, max_iter, tol, rng
-        )
+        options = dict(max_iter=max_iter, tol=tol, rng=rng, **(validation or {}))
+        return _fit_varpro(X, Y, sample_weight, spec, n_directions, alpha, options)
+    alpha = SAFEGUARD_ALPHA if alpha is None else alpha
     if solver == "lstsq":
         readout = solve_readout(X, Y, sample_weight, directions, spec.degree, alpha)
-        return NetworkFit(directions, readout.beta, readout.intercept, readout.mask)
+        return NetworkFit(
+            directions, readout.beta, readout.intercept, readout.mask, alpha=alpha
+        )
     if readout_init == "lstsq":
         start = solve_readout(X, Y, sample_weight, directions, spec.degree, alpha)
         beta, b = start.beta, start.intercept
@@ -216,7 +232,11 @@ def fit_network(
     )
     n_iter, loss_curve = train_network(net, X, Y, sample_weight)
     return NetworkFit(
-        *_parameters(net.module_), n_iter=n_iter, loss_curve=loss_curve, net=net
+        *_parameters(net.module_),
+        n_iter=n_iter,
+        loss_curve=loss_curve,
+        net=net,
+        alpha=alpha,
     )
 
 
@@ -230,31 +250,38 @@ def fit_from_moments(moments, *, spec, directions, alpha):
         In the network's units (:meth:`~MomentAccumulator.in_units`).
     spec : NetworkSpec
     directions : ndarray of shape (n, n_features)
-    alpha : float
+    alpha : float or None
+        None: ``1e-8``.
 
     Returns
     -------
     NetworkFit
     """
+    alpha = SAFEGUARD_ALPHA if alpha is None else alpha
     readout = readout_from_moments(moments, directions, spec.degree, alpha)
-    return NetworkFit(directions, readout.beta, readout.intercept, readout.mask)
-
-
-def _fit_varpro(X, Y, sample_weight, spec, n_directions, alpha, max_iter, tol, rng):
-    """Learn the directions by variable projection; the readout is the ridge
-    they leave on their slots."""
-    module = spec.build(np.zeros((n_directions, X.shape[1])), Y.shape[1])
-    loss = ReducedLoss(module, X, Y, sample_weight, alpha)
-    directions, record = fit_directions(
-        loss, n_directions, max_iter=max_iter, tol=tol, rng=rng
-    )
-    _, _, beta, b = loss.evaluate(directions, gradient=False)
     return NetworkFit(
-        directions,
-        beta,
-        b,
-        n_iter=record["n_iter"],
-        loss_curve=record["loss_curve"],
+        directions, readout.beta, readout.intercept, readout.mask, alpha=alpha
+    )
+
+
+def _fit_varpro(X, Y, sample_weight, spec, n_directions, alpha, options):
+    """Learn the directions by variable projection; the readout is the ridge
+    they leave on their slots. ``alpha`` is ``Ridge``'s, against the raw
+    weights; the solver's is for weights that sum to 1."""
+    total = float(sample_weight.sum())
+    module = spec.build(np.zeros((n_directions or 1, X.shape[1])), Y.shape[1])
+    own = SAFEGUARD_ALPHA if alpha is None else alpha / total
+    loss = ReducedLoss(module, X, Y, sample_weight, own)
+    alphas = ALPHAS if alpha is None else None
+    result = fit_varpro(loss, n_directions, alphas=alphas, **options)
+    return NetworkFit(
+        result.F,
+        result.beta,
+        result.b,
+        n_iter=result.n_iter,
+        loss_curve=result.loss_curve,
+        alpha=result.alpha_ * total,
+        validation_scores=result.validation_score_,
     )
 
 

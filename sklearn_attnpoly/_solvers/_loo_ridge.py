@@ -13,8 +13,11 @@ the last term the leverage of the unpenalised intercept. This is
 :class:`~sklearn.linear_model.RidgeCV`'s ``gcv_mode="eigen"`` (its
 ``_RidgeGCV``, ``fit_intercept=True``, one ``alpha`` for all outputs): the
 chosen ``a`` minimises the mean of ``e_n(a)^2`` over rows and outputs, the
-first of the grid on ties. Multiplying every weight by ``k`` is the same as
-dividing the grid by ``k``; the varpro solver works with weights that sum to 1.
+first of the grid on ties. The varpro solver works with weights that sum to
+1, and counts a row of weight ``k`` as ``k`` rows, each left out alone with a
+``k``-th of its leverage (:meth:`EigenRidge.loo_squared_errors`'s
+``copies``), so that weights and repeated rows give the same choice; with
+weights of 1 that is RidgeCV's choice.
 Eigenvalues below :data:`~sklearn_attnpoly._solvers._readout.RCOND` of the
 largest, penalty included, are dropped (a pseudo-inverse), as the rest of the
 package solves its ridge systems.
@@ -79,7 +82,7 @@ class EigenRidge:
         """``c(alphas[index])``, of shape ``(p, n_outputs)``."""
         return self.V @ (self.inverse[:, index, None] * self.projected)
 
-    def loo_squared_errors(self, Z, y, w, total_weight):
+    def loo_squared_errors(self, Z, y, w, total_weight, copies=None):
         """Sum over some rows of their squared leave-one-out residuals.
 
         Parameters
@@ -91,6 +94,13 @@ class EigenRidge:
         w : ndarray of shape (rows,)
         total_weight : float
             ``sum(w)`` over all rows.
+        copies : ndarray of shape (rows,), default=None
+            How many rows each row stands for (its weight as given): each of
+            its ``k`` copies is left out alone, with a ``k``-th of the row's
+            leverage, so that a row of weight ``k`` and the row repeated ``k``
+            times are scored alike (scikit-learn's sample-weight
+            equivalence; a row counts as at least one). None: each row is one
+            row, as :class:`~sklearn.linear_model.RidgeCV` counts them.
 
         Returns
         -------
@@ -103,6 +113,8 @@ class EigenRidge:
             len(self.V), -1
         )
         residual = (root * y)[:, None, :] - fitted.reshape(len(Z), len(self.alphas), -1)
+        if copies is not None:
+            leverage = leverage / np.maximum(copies, 1.0)[:, None]
         residual /= (1.0 - leverage)[:, :, None]
         return (residual * residual).sum(axis=(0, 2))
 

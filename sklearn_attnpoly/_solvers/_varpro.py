@@ -54,7 +54,7 @@ from sklearn.metrics import mean_squared_error, r2_score
 
 from .._chunks import row_chunks, rows_per_chunk
 from .._threads import one_pool, parallel_map
-from ..attention._fused_chain import slot_signs
+from ..attention import build_network, slot_signs
 from ._loo_ridge import EigenRidge, LooRidge
 
 #: The growth adds ``ceil(n / GROWTH_STEPS)`` directions per step: one at a
@@ -117,7 +117,9 @@ class ReducedLoss:
     Y : ndarray of shape (n_samples, n_outputs)
         Scaled targets.
     sample_weight : ndarray of shape (n_samples,)
-        Positive weights.
+        Positive weights, as given: a row of weight ``k`` counts as ``k``
+        rows in the leave-one-out choice of the ridge and in the cap on the
+        directions; the loss itself normalises them to sum to 1.
     alpha : float
         Ridge strength on the standardised slots, the weights summing to 1.
     """
@@ -129,8 +131,8 @@ class ReducedLoss:
             module.F.device
         )
         self.Y = np.asarray(Y, dtype=np.float64).reshape(len(self.X), -1)
-        w = np.asarray(sample_weight, dtype=np.float64)
-        self.w = w / w.sum()
+        self.row_weight = np.asarray(sample_weight, dtype=np.float64)
+        self.w = self.row_weight / self.row_weight.sum()
         self.alpha = float(alpha)
         self.degree = module.degree
         self.y_mean = self.w @ self.Y
@@ -139,12 +141,12 @@ class ReducedLoss:
     def subset(self, rows):
         """The same loss on some of the rows (their weights renormalised)."""
         return ReducedLoss(
-            self.module, self.X[rows], self.Y[rows], self.w[rows], self.alpha
+            self.module, self.X[rows], self.Y[rows], self.row_weight[rows], self.alpha
         )
 
     def with_targets(self, Y):
         """The same loss for other targets (a residual), on the same rows."""
-        return ReducedLoss(self.module, self.X, Y, self.w, self.alpha)
+        return ReducedLoss(self.module, self.X, Y, self.row_weight, self.alpha)
 
     def with_alpha(self, alpha):
         """The same loss with another ridge strength."""
@@ -156,16 +158,17 @@ class ReducedLoss:
     def with_directions(self, n):
         """The same loss on a module of ``n`` directions, with the same chain."""
         module = self.module
-        sized = type(module)(
-            torch.zeros(n, module.F.shape[1], dtype=module.F.dtype),
+        sized = build_network(
+            np.zeros((n, module.F.shape[1])),
             module.degree,
-            module.radius,
+            radius=module.radius,
             n_outputs=self.Y.shape[1],
             engine=module.engine,
             dtype=module.F.dtype,
             attention=module.attention,
-            boltzmann_beta=module.boltzmann_beta,
-        ).to(module.F.device)
+            inverse_temperature=module.inverse_temperature,
+            device=module.F.device,
+        )
         view = ReducedLoss.__new__(ReducedLoss)
         view.__dict__.update(self.__dict__)
         view.module = sized
@@ -308,7 +311,9 @@ class ReducedLoss:
             if S is None:
                 S = self._slots(rows)
             Z = (S - mean) / spread
-            return ridge.loo_squared_errors(Z, self.Y_centred[rows], self.w[rows], 1.0)
+            return ridge.loo_squared_errors(
+                Z, self.Y_centred[rows], self.w[rows], 1.0, self.row_weight[rows]
+            )
 
         errors = parallel_map(chunk_errors, zip(chunks, slots, strict=True))
         loo_mse = sum(errors) / self.Y.size
@@ -577,8 +582,9 @@ def _held_out_rows(X, Y, fraction, rng):
         held = u == u.min()
     if held.all():
         raise ValueError(
-            f"validation_fraction={fraction} cannot hold out rows: all "
-            f"{len(X)} rows are the same row."
+            f"n_samples={len(X)}: solver='varpro' with n_directions=None holds "
+            "out rows to choose its number of directions, and these rows are "
+            "all the same row; pass n_directions, or more distinct rows."
         )
     return held
 
@@ -707,7 +713,8 @@ def _fit_varpro(
         held = _held_out_rows(loss.X, loss.Y, validation_fraction, rng)
         held_out = loss.subset(np.flatnonzero(held))
         train = loss.subset(np.flatnonzero(~held))
-        cap = max_directions(len(train.X), d, q)
+        # rows counted by their weights: a row of weight k is k rows
+        cap = max_directions(int(train.row_weight.sum()), d, q)
     else:
         cap = n_directions
     n_train = len(train.X)
