@@ -14,6 +14,8 @@ from sklearn_attnpoly._guard import RELATIVE_TOLERANCE, guard_rounding
 
 
 # -- the guard radius's own precision ------------------------------------------------
+
+
 @pytest.mark.parametrize(
     "dtype, headroom, degree, rounding",
     [("float32", 1000.0, 2, 0.29), ("float64", 1e8, 2, 3.0)],

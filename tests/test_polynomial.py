@@ -17,6 +17,8 @@ from sklearn_attnpoly._polynomial import (
 
 
 # -- polynomials ------------------------------------------------------------------
+
+
 def test_homogeneous_exponents_count_and_order():
     exps = homogeneous_exponents(3, 2)
     assert exps.tolist() == [

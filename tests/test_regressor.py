@@ -47,6 +47,8 @@ def relative(a, b):
 
 
 # -- the lstsq solver --------------------------------------------------------------
+
+
 @pytest.mark.parametrize("degree", [1, 2, 3])
 @pytest.mark.parametrize("engine", ["structured", "dense"])
 def test_lstsq_equals_polynomial_features_linear_regression(degree, engine):
@@ -133,6 +135,8 @@ def test_to_polynomial_recovers_the_generating_polynomial_in_caller_units():
 
 
 # -- sklearn workflows -------------------------------------------------------------
+
+
 def test_grid_search_over_degree_picks_three():
     X, y = cubic_data(n=600, noise=0.5, seed=2)
     search = GridSearchCV(
@@ -191,6 +195,8 @@ def test_save_and_load_params_through_the_net(tmp_path):
 
 
 # -- gradient solvers --------------------------------------------------------------
+
+
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_gradient_solvers_train_directions_within_the_unit_ball(solver):
     X, y = cubic_data(n=300)
@@ -324,6 +330,8 @@ def test_float32_network():
 
 
 # -- the bound ---------------------------------------------------------------------
+
+
 def test_out_of_bound_policies():
     X, y = cubic_data(n=200)
     far = X[:3] * 10.0
@@ -362,6 +370,8 @@ def test_training_rows_fill_the_bound_and_predict_silently_inside_guard():
 
 
 # -- devices -----------------------------------------------------------------------
+
+
 def test_auto_device_is_resolved_without_changing_the_parameter():
     X, y = cubic_data(n=50)
     est = AttentionPolynomialRegressor().fit(X, y)
@@ -427,6 +437,8 @@ def test_cuda_fit_matches_cpu_and_unpickles(solver):
 
 
 # -- bad parameters and data ------------------------------------------------------
+
+
 @pytest.mark.parametrize(
     "params, message",
     [
@@ -478,6 +490,8 @@ def test_bad_prediction_data():
 
 
 # -- failed fits, and what a fitted estimator holds --------------------------------
+
+
 def test_a_failed_refit_leaves_the_previous_fit_intact():
     X, y = cubic_data(n=100)
     est = _diverging().set_params(lr=1e-3).fit(X, y)
@@ -635,6 +649,8 @@ def fit_predict(X_fit=X, y=Y, X_new=X, **params):
 
 
 # -- outcomes ----------------------------------------------------------------------
+
+
 def raises(error, fragment):
     return ("raises", error, fragment)
 
@@ -1134,6 +1150,8 @@ def test_partial_fit_refuses_gradient_solvers_and_weightless_batches():
 
 
 # -- Dask ---------------------------------------------------------------------------
+
+
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("distributed")
@@ -1257,6 +1275,8 @@ def relative_to_largest(got, want):
 
 
 # -- the default: predictions are the fitted polynomial, far out too ---------------
+
+
 @FAR_OUT_ON_PURPOSE
 @pytest.mark.parametrize("degree", [1, 2, 3])
 @pytest.mark.parametrize("factor", [10.0, 1000.0])

@@ -23,6 +23,8 @@ from sklearn_attnpoly.attention._tokens import TokenLayout, embed
 
 
 # -- Lemma 3.1 --------------------------------------------------------------------
+
+
 def test_lemma_3_1_weights_are_the_proof():
     layout = TokenLayout(n=2, q=3, compact=False)  # width 7: t, e1, e2, s1, s2, s3, 1
     W = lemma_3_1_weights(layout, x_entry=0, y_entry=3, slot=4, M=1.5)

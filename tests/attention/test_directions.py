@@ -22,6 +22,8 @@ from sklearn_attnpoly.attention._directions import (
 
 
 # -- Lemma 3.3 --------------------------------------------------------------------
+
+
 @pytest.mark.parametrize(
     "d, q, bound", [(2, 2, 3), (5, 5, 200), (10, 3, 30), (10, 5, 500)]
 )

@@ -178,6 +178,8 @@ LONG = np.longdouble  # 64-bit significand on x86: the references below
 
 
 # -- the estimate of one slot, against the chain's own arithmetic -------------------
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("radius", [0.01, 2.0, 1000.0])
 def test_slot_rounding_errors_bound_the_chain(dtype, radius):

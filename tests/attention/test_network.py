@@ -14,6 +14,8 @@ from sklearn_attnpoly.attention._network import block_bounds
 
 
 # -- Theorem 3.5 ------------------------------------------------------------------
+
+
 def test_block_bounds_cover_every_block_input():
     assert block_bounds(2.0, 4) == pytest.approx([2.2, 2.2, 4.4, 8.8])
     assert block_bounds(0.5, 3) == pytest.approx([1.1, 0.55, 0.55])

@@ -6,6 +6,8 @@ from sklearn_attnpoly.attention._tokens import TokenLayout, embed
 
 
 # -- tokens -----------------------------------------------------------------------
+
+
 def test_embed_is_section_2_1():
     t = torch.tensor([[0.5, -2.0, 3.0]], dtype=torch.float64)
     Z = embed(t, TokenLayout(3, 2, compact=False))

@@ -11,6 +11,8 @@ from sklearn_attnpoly._solvers._skorch import BatchDataset, batch_loader
 
 
 # -- the loader against PyTorch's per-row loader ------------------------------
+
+
 @pytest.mark.parametrize("as_tensor", [False, True])
 @pytest.mark.parametrize("seed", [0, 7])
 def test_batches_equal_the_per_row_loader(seed, as_tensor):
@@ -68,6 +70,8 @@ def test_batch_dataset_leaves_single_rows_and_other_data_to_skorch():
 
 
 # -- row weights the skorch way ------------------------------------------------------
+
+
 class CountedRows(np.ndarray):
     """An array that counts how often it is indexed."""
 

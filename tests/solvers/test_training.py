@@ -79,6 +79,8 @@ def test_fit_equals_fit_with_the_per_row_loader(monkeypatch):
 
 
 # -- the one-pass training step -------------------------------------------------
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_one_pass_step_fits_what_skorchs_step_fits(monkeypatch, dtype):
     X, y = _data()
@@ -119,6 +121,8 @@ def test_dense_engine_and_other_criteria_take_skorchs_step(monkeypatch):
 
 
 # -- what a fit trains on ---------------------------------------------------------
+
+
 def test_every_row_with_its_weight_once_per_epoch_last_batch_partial():
     X, y = _data()
     w = np.random.default_rng(2).uniform(0.5, 2.0, size=len(y))
@@ -198,6 +202,8 @@ def test_weighted_loss():
 
 
 # -- prediction --------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("solver", ["lstsq", "sgd"])
 def test_prediction_equals_the_module_forward(solver):
     X, y = _data(n=60)
