@@ -21,6 +21,7 @@ from sklearn_attnpoly.paper._experiments import (
     REPRODUCE_SETTINGS,
     split_task,
 )
+from sklearn_attnpoly.paper.datasets import PAPER_F2
 
 # Tables 2 and 3: (n_features, hidden layers, weights + biases).
 ARCHITECTURES = {
@@ -45,23 +46,38 @@ def test_paper_architectures(task, name):
     assert [type(m).__name__ for m in module][:2] == ["Linear", "ReLU"]
 
 
-def test_protocols_and_budgets():
+def test_the_papers_budget_is_appendix_a1s():
     est = make_baseline("nn_width", "f2")
     assert isinstance(est, PaperMLPRegressor)
     assert (est.max_epochs, est.batch_size, est.lr) == (2000, 25000, 1e-3)
-    est = make_baseline("nn_depth", "f1", max_epochs=7, batch_size=11)
-    assert (est.max_epochs, est.batch_size) == (7, 11)
-    sk = make_baseline("nn_depth", "f1", protocol="sklearn")
+
+
+@pytest.mark.parametrize(("task", "name"), list(ARCHITECTURES))
+def test_the_sklearn_protocol_trains_the_same_layers_with_the_same_budget(task, name):
+    paper = make_baseline(name, task)
+    sk = make_baseline(name, task, protocol="sklearn")
     assert isinstance(sk, TransformedTargetRegressor)
     mlp = sk.regressor[-1]
     assert isinstance(mlp, MLPRegressor)
     assert (mlp.hidden_layer_sizes, mlp.max_iter, mlp.batch_size) == (
-        (4, 4, 4),
-        600,
-        5000,
+        paper.hidden_layer_sizes,
+        paper.max_epochs,
+        paper.batch_size,
     )
-    assert make_baseline("mlp_default", "f1").regressor[-1].hidden_layer_sizes == (100,)
-    assert make_baseline("poly_lr", "f2")[0].degree == 5
+
+
+def test_a_budget_given_is_the_budget_trained():
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    est = make_baseline("nn_depth", "f1", max_epochs=3, batch_size=20, random_state=0)
+    est.fit(X, X[:, 0] ** 2)
+    assert est.n_iter_ == len(est.loss_curve_) == 3
+
+
+def test_the_other_baselines_are_scikit_learns_defaults_and_the_target_degree():
+    mlp = make_baseline("mlp_default", "f1").regressor[-1]
+    assert mlp.get_params() == MLPRegressor().get_params()
+    degree = max(sum(exponents) for exponents in PAPER_F2)
+    assert make_baseline("poly_lr", "f2")[0].degree == degree
 
 
 def test_make_baseline_errors():
