@@ -15,7 +15,6 @@ from sklearn_attnpoly._polynomial import (
     validate_coefficients,
 )
 
-
 # -- polynomials ------------------------------------------------------------------
 
 

@@ -21,7 +21,6 @@ from sklearn_attnpoly.attention._directions import (
 )
 from sklearn_attnpoly.attention._tokens import TokenLayout, embed
 
-
 # -- Lemma 3.1 --------------------------------------------------------------------
 
 

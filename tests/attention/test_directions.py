@@ -20,7 +20,6 @@ from sklearn_attnpoly.attention._directions import (
     solve_ridge_coefficients,
 )
 
-
 # -- Lemma 3.3 --------------------------------------------------------------------
 
 

@@ -12,7 +12,6 @@ from sklearn_attnpoly.attention._directions import (
 )
 from sklearn_attnpoly.attention._network import block_bounds
 
-
 # -- Theorem 3.5 ------------------------------------------------------------------
 
 

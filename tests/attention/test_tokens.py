@@ -4,7 +4,6 @@ import torch
 
 from sklearn_attnpoly.attention._tokens import TokenLayout, embed
 
-
 # -- tokens -----------------------------------------------------------------------
 
 

@@ -9,7 +9,6 @@ from torch.utils.data import DataLoader
 
 from sklearn_attnpoly._solvers._skorch import BatchDataset, batch_loader
 
-
 # -- the loader against PyTorch's per-row loader ------------------------------
 
 
