@@ -12,7 +12,6 @@ from sklearn_attnpoly import (
 )
 from sklearn_attnpoly._guard import RELATIVE_TOLERANCE, guard_rounding
 
-
 # -- the guard radius's own precision ------------------------------------------------
 
 
@@ -32,8 +31,12 @@ def test_a_large_headroom_is_refused(dtype, headroom, degree, rounding):
         est.fit(X, y)
     message = str(raised.value)
     assert re.fullmatch(
-        re.escape(f"headroom={headroom:g} builds the blocks for a guard radius of ")
-        + r".* with a relative error up to \S+ in "
+        re.escape(
+            f"headroom={headroom:g} builds the blocks for a guard radius of "
+            f"{headroom:g} (the network's units), which rounds the training rows' "
+            "powers with a relative error up to "
+        )
+        + r"\S+ in "
         + re.escape(f"{dtype}, above the {tolerance:g} allowed; headroom <= ")
         + r"\S+ stays within it\. Rows beyond the guard radius need no headroom: "
         r"out_of_bound='extend' predicts the fitted polynomial there\.",
