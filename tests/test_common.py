@@ -136,7 +136,3 @@ def test_sklearn_compatible_estimator(estimator, check, request):
         return
     outcome = request.getfixturevalue("_array_api_results")[_key(estimator, check)]
     assert outcome is None, outcome
-
-
-def test_the_suite_runs_without_scipy_array_api_mode():
-    assert "SCIPY_ARRAY_API" not in os.environ
