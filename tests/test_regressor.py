@@ -219,6 +219,7 @@ def test_sgd_warm_start_readout_starts_at_the_lstsq_solution():
     np.testing.assert_allclose(zeros.predict(X), y.mean(), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_paper_f1_with_ten_directions_and_sgd():
     """The paper's f1 task (Figure 2): 41 free parameters, SGD one-cycle."""
     rng = np.random.default_rng(0)
@@ -508,6 +509,7 @@ def test_a_diverging_run_keeps_its_best_epoch():
     np.testing.assert_array_equal(est.predict(X), start.predict(X))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("solver", ["lstsq", "sgd", "adam", "varpro"])
 def test_no_solver_loses_the_fit_of_the_check_data(solver, dtype):

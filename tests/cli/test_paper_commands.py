@@ -89,6 +89,7 @@ def _reproduce_tiny(out, *extra):
     return json.loads((out / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_reproduce_in_worker_processes_gives_the_same_results(tmp_path):
     serial = _reproduce_tiny(tmp_path / "serial", "--jobs", "1")
     parallel = _reproduce_tiny(tmp_path / "parallel", "--jobs", "2")

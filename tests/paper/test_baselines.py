@@ -168,6 +168,7 @@ def _quick_f1_mse(**params):
     return np.mean((est.predict(X_te) - y_te) ** 2), np.mean((y_tr.mean() - y_te) ** 2)
 
 
+@pytest.mark.slow
 def test_nn_depth_learns_f1_with_the_quick_settings(one_torch_thread):
     # the paper's protocol on the raw data moves the 3 x 4 ReLU net well away
     # from the mean (about 7 times lower error at this seed; 17 to 21 times
@@ -176,6 +177,7 @@ def test_nn_depth_learns_f1_with_the_quick_settings(one_torch_thread):
     assert mse < mse_of_mean / 5
 
 
+@pytest.mark.slow
 def test_standardised_nn_depth_stays_near_the_mean(one_torch_thread):
     # why NN_depth used to predict a constant: on standardised data its
     # gradients (norm about 0.2) never reach the clipping threshold, and the
