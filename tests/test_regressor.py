@@ -1,6 +1,7 @@
 """AttentionPolynomialRegressor (``_regressor.py``) as a user meets it: fit and
-predict, the bad-input matrix, partial_fit and Dask, predictions beyond the
-guard radius, and softmax attention."""
+predict, the bad-input matrix (a headroom the dtype cannot hold among it),
+partial_fit and Dask, predictions beyond the guard radius, and softmax
+attention."""
 
 import io
 import math
@@ -31,6 +32,7 @@ from sklearn_attnpoly import (
     ExtrapolationWarning,
     OutOfBoundWarning,
 )
+from sklearn_attnpoly._guard import RELATIVE_TOLERANCE, guard_rounding
 from sklearn_attnpoly._polynomial import monomial_exponents
 from sklearn_attnpoly._solvers import _dispatch, _readout
 
@@ -571,6 +573,13 @@ def test_a_start_that_fits_exactly_is_kept_without_a_warning():
     np.testing.assert_array_equal(est.predict(X), start.predict(X))
 
 
+# == Hostile input, one matrix ======================================================
+# Every case gives the right answer or a clear error or warning, never a silent
+# wrong number. Each case is a call and its exact outcome: an error (type and
+# message fragment), a warning (class and fragment), or predictions equal to
+# the polynomial that generated the data, to a stated relative tolerance.
+
+
 RNG = np.random.default_rng(0)
 
 
@@ -944,6 +953,48 @@ def test_sizes_are_refused_before_any_enumeration(params, monkeypatch):
         fit(RNG.normal(size=(5, 10)), np.ones(5), **params)
 
 
+# -- the guard radius's own precision ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dtype, headroom, degree, rounding",
+    [("float32", 1000.0, 2, 0.29), ("float64", 1e8, 2, 3.0)],
+)
+def test_a_large_headroom_is_refused(dtype, headroom, degree, rounding):
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    y = X[:, 0] ** 2 - X[:, 0] * X[:, 1]
+    tolerance = RELATIVE_TOLERANCE[getattr(torch, dtype)]
+    assert guard_rounding(1.0, headroom, degree, getattr(torch, dtype)) == (
+        pytest.approx(rounding, rel=0.05)
+    )
+    est = AttentionPolynomialRegressor(degree=degree, dtype=dtype, headroom=headroom)
+    with pytest.raises(ValueError) as raised:
+        est.fit(X, y)
+    message = str(raised.value)
+    assert re.fullmatch(
+        re.escape(
+            f"headroom={headroom:g} builds the blocks for a guard radius of "
+            f"{headroom:g} (the network's units), which rounds the training rows' "
+            "powers with a relative error up to "
+        )
+        + r"\S+ in "
+        + re.escape(f"{dtype}, above the {tolerance:g} allowed; headroom <= ")
+        + r"\S+ stays within it\. Rows beyond the guard radius need no headroom: "
+        r"out_of_bound='extend' predicts the fitted polynomial there\.",
+        message,
+    )
+    # the largest headroom the message names fits, and predicts the quadratic
+    largest = float(message.split("headroom <= ")[1].split(" ")[0])
+    fitted = est.set_params(headroom=largest).fit(X, y)
+    np.testing.assert_allclose(
+        fitted.predict(X), y, atol=10 * tolerance * np.abs(y).max()
+    )
+
+
+# == partial_fit and Dask arrays ===================================================
+# The moments summed in pieces give the model fit gives on all the rows at once.
+
+
 def _data(n_samples=1200, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n_samples, 3)) * [1.0, 3.0, 0.2] + [2.0, -1.0, 5.0]
@@ -1116,6 +1167,10 @@ def test_a_failed_solve_adds_nothing(monkeypatch):
     est.partial_fit(X[500:], y[500:])  # the batch, added once
     expected = AttentionPolynomialRegressor(degree=2).fit(X, y).predict(X_test)
     np.testing.assert_allclose(est.predict(X_test), expected, rtol=1e-9, atol=1e-9)
+
+
+# == Beyond the guard radius =======================================================
+# out_of_bound="extend" and the rounding estimate it is checked against.
 
 
 #: Every prediction of the tests marked with this is far outside the training
@@ -1297,6 +1352,9 @@ def test_scaled_forward_is_the_polynomial_beyond_the_radius(engine):
     error = module.rounding_error(3).numpy()
     assert np.abs(scaled - want).max() <= error.max()
     assert np.abs(plain - want).max() > 1e3 * error.max()  # the blocks alone fail
+
+
+# == Softmax attention (attention="boltzmann") ======================================
 
 
 @pytest.mark.parametrize("solver", ["lstsq", "varpro", "sgd", "adam"])
