@@ -1175,7 +1175,7 @@ def test_a_failed_solve_adds_nothing(monkeypatch):
 
 #: Every prediction of the tests marked with this is far outside the training
 #: rows on purpose, to measure the precision of the extension; the alarm that
-#: says so (``ExtrapolationWarning``) is tested in ``test_extrapolation.py``.
+#: says so (``ExtrapolationWarning``) is tested in ``test_guard.py``.
 FAR_OUT_ON_PURPOSE = pytest.mark.filterwarnings(
     "ignore::sklearn_attnpoly.ExtrapolationWarning"
 )
