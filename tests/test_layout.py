@@ -1,11 +1,13 @@
 """The package's floors: the core never reaches into the paper's laboratory
 or the command line, the laboratory never reaches into the command line, and
-a closed-form fit loads nothing it does not use."""
+a closed-form fit loads nothing it does not use. The API page lists every
+public name."""
 
 import importlib.metadata
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +89,28 @@ def test_the_laboratory_is_reached_by_name_only():
 def test_an_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
         sklearn_attnpoly.no_such_name  # noqa: B018
+
+
+def test_api_docs_list_every_public_name():
+    """Each public package's names are listed in its section of the API page;
+    the names that the top package also gives from a subpackage (the
+    laboratory's, the network) are listed once, in the subpackage's section;
+    the datasets' constants are described in their module's docstring."""
+    import sklearn_attnpoly
+    from sklearn_attnpoly import attention, paper
+
+    api = (Path(__file__).parents[1] / "docs" / "api.rst").read_text()
+    constants = {n for n in paper.datasets.__all__ if n.isupper()}
+    assert all(f"``{n}``" in paper.datasets.__doc__ for n in constants)
+    sections = {
+        "sklearn_attnpoly": set(sklearn_attnpoly.__all__) - set(attention.__all__),
+        "sklearn_attnpoly.attention": set(attention.__all__),
+        "sklearn_attnpoly.paper": set(paper.__all__) - {"datasets"},
+        "sklearn_attnpoly.paper.datasets": set(paper.datasets.__all__) - constants,
+    }
+    for module, names in sections.items():
+        section = api.split(f".. currentmodule:: {module}\n")[1]
+        section = section.split(".. currentmodule")[0]
+        names -= {"__version__", "attention"}
+        missing = sorted(n for n in names if f"   {n}\n" not in section)
+        assert not missing, (module, missing)

@@ -42,6 +42,7 @@ def test_raw_data_too_far_out_for_the_dtype_is_refused():
         AttentionPolynomialRegressor(scaling="none").partial_fit(X, y)
 
 
+@pytest.mark.slow
 def test_adam_trains_from_a_zero_readout_in_the_scaled_units():
     """The paper's f1 and budget (600 epochs of batch 5000, 10 directions), a
     zero readout, the default scaling and Adam at lr 1e-2: the noiseless

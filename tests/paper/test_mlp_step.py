@@ -1,4 +1,5 @@
-"""The chunked training step of the paper's ReLU networks (``_mlp_step``)."""
+"""The ReLU network's one-pass step (``paper/_mlp_step.py``) against autograd and
+skorch."""
 
 import copy
 

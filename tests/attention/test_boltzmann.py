@@ -1,15 +1,13 @@
-"""Softmax attention as the Boltzmann operator: its facts, the two engines,
-the certified error bound, and the estimator with attention="boltzmann"."""
+"""Softmax attention's blocks (``attention/_boltzmann.py``): the deficit, the gap
+bound and the error bound, on both engines."""
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 import scipy.special
 import torch
 
-from sklearn_attnpoly import AttentionPolynomialRegressor, BoltzmannErrorWarning
 from sklearn_attnpoly.attention import AttentionPolynomialNetwork, lattice_directions
 from sklearn_attnpoly.attention._boltzmann import (
     boltzmann,
@@ -152,107 +150,3 @@ def test_first_block_gain_bounds_the_supremum_and_is_exact_on_axes():
 def test_a_gap_that_is_not_certified_gives_no_bound():
     nets, _ = _networks(2.0)
     assert np.isinf(nets["structured"].error_bound()).all()
-
-
-@pytest.mark.parametrize("solver", ["lstsq", "varpro", "sgd", "adam"])
-def test_every_solver_fits_with_softmax_attention(solver):
-    rng = np.random.default_rng(2)
-    X = rng.normal(size=(150, 2))
-    y = X[:, 0] ** 2 - X[:, 0] * X[:, 1] + 0.5
-    kwargs = {"n_directions": 3} if solver == "varpro" else {}
-    est = AttentionPolynomialRegressor(
-        degree=2, attention="boltzmann", solver=solver, max_epochs=5,
-        random_state=0, **kwargs,
-    )  # fmt: skip
-    with warnings.catch_warnings():
-        # Adam's first steps from the closed-form start, at zero loss, raise
-        # it: the start is kept, with nothing to report
-        warnings.simplefilter("error")
-        est.fit(X, y)
-    assert est.score(X, y) > 0.99
-    assert isinstance(est.error_bound_, float)
-    if solver == "lstsq":  # the polynomial's readout: within the bound of it
-        exact = AttentionPolynomialRegressor(degree=2).fit(X, y)
-        rounding = 1e-12 * np.abs(exact.predict(X)).max()
-        difference = np.abs(est.predict(X) - exact.predict(X)).max()
-        assert difference <= est.error_bound_ + rounding
-
-
-def test_a_loose_temperature_warns_at_predict():
-    est = AttentionPolynomialRegressor.from_polynomial(
-        {(2, 0): 1.0, (1, 1): -1.0}, attention="boltzmann", inverse_temperature=3.0
-    )
-    with pytest.warns(
-        BoltzmannErrorWarning,
-        match="a larger inverse_temperature .now 3. tightens it",
-    ):
-        est.predict([[0.5, 0.5]])
-    with pytest.raises(
-        ValueError,
-        match=r"'inverse_temperature' parameter .* must be a float in the range "
-        r"\(0.0, inf\)",
-    ):
-        AttentionPolynomialRegressor(
-            attention="boltzmann", inverse_temperature=0.0
-        ).fit([[0.0], [1.0]], [0.0, 1.0])
-
-
-def test_beta_is_the_deprecated_name_of_the_inverse_temperature():
-    X = np.random.default_rng(0).normal(size=(40, 2))
-    y = X[:, 0] ** 2 - X[:, 0] * X[:, 1]
-    new = AttentionPolynomialRegressor(
-        attention="boltzmann", inverse_temperature=12.0
-    ).fit(X, y)
-    with pytest.warns(
-        FutureWarning,
-        match=r"^'beta' was renamed 'inverse_temperature' in 0.2 and will be "
-        r"removed in 0.4; pass inverse_temperature instead.$",
-    ):
-        old = AttentionPolynomialRegressor(attention="boltzmann", beta=12.0).fit(X, y)
-    np.testing.assert_array_equal(old.predict(X), new.predict(X))
-    assert old.error_bound_ == new.error_bound_ > 0
-    with pytest.warns(FutureWarning, match="'beta' was renamed"):
-        AttentionPolynomialRegressor.from_polynomial(
-            {(2, 0): 1.0}, attention="boltzmann", beta=12.0
-        )
-
-
-def test_the_error_bound_has_one_entry_per_output():
-    X = np.random.default_rng(0).normal(size=(40, 2))
-    y = X[:, 0] ** 2 - X[:, 0] * X[:, 1]
-    Y = np.column_stack([y, 3 * y])
-    est = AttentionPolynomialRegressor(attention="boltzmann", inverse_temperature=12.0)
-    bound = est.fit(X, Y).error_bound_
-    assert bound.shape == (2,)
-    np.testing.assert_allclose(bound[1], 3 * bound[0], rtol=1e-6)
-
-
-@pytest.mark.slow
-def test_the_default_temperature_gives_f2_to_one_part_in_a_million():
-    from sklearn_attnpoly.paper.datasets import PAPER_F2, paper_f2
-
-    est = AttentionPolynomialRegressor.from_polynomial(
-        PAPER_F2, radius=5.0, attention="boltzmann"
-    )
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(20, 10))
-    X *= 5 * rng.uniform(size=(20, 1)) / np.linalg.norm(X, axis=1, keepdims=True)
-    exact = paper_f2(X)
-    assert np.abs(est.predict(X) - exact).max() <= 1e-6 * np.abs(exact).max()
-    assert est.error_bound_ <= 1e-6 * np.abs(exact).max()
-
-
-def test_a_softmax_batch_that_cannot_fit_is_refused_before_any_work():
-    """f2's shape: 2002 tokens score each other in every one of the five
-    blocks, and training keeps every block's gaps and weights for the
-    backward pass: (2 q + 1) 4096 n^2 float64 entries, 1345.5 GiB."""
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(5000, 10)), rng.normal(size=5000)
-    est = AttentionPolynomialRegressor(
-        degree=5, attention="boltzmann", solver="adam", batch_size=4096
-    )
-    with pytest.raises(
-        MemoryError, match=r"attention='boltzmann' needs about 1345.5 GiB"
-    ):
-        est.fit(X, y)
-    assert not hasattr(est, "net_")

@@ -1,4 +1,6 @@
-"""Exact construction (Theorem 3.5 with Lemma 3.3) and its inverse."""
+"""The map between a polynomial and the network (``attention/_polynomial_map.py``),
+through ``from_polynomial`` and ``to_polynomial``: the exact construction
+(Theorem 3.5 with Lemma 3.3) and its inverse."""
 
 import warnings
 

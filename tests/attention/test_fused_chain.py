@@ -1,4 +1,5 @@
-"""The fused chain of structured blocks (``_fast.py``) against the blocks."""
+"""The fused chain of structured blocks (``attention/_fused_chain.py``) against
+the blocks, and the rounding estimate of its slots."""
 
 import math
 
@@ -6,12 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_attnpoly import AttentionPolynomialNetwork
+from sklearn_attnpoly import (
+    AttentionPolynomialNetwork,
+)
 from sklearn_attnpoly._solvers._training import WeightedMSELoss
-from sklearn_attnpoly.attention._block import check_dense_fits
+from sklearn_attnpoly.attention import block_bounds
 from sklearn_attnpoly.attention._directions import lattice_directions
-from sklearn_attnpoly.attention._fused_chain import WeightedMSEReadout, exact_radius
-from sklearn_attnpoly.attention._tokens import TokenLayout
+from sklearn_attnpoly.attention._fused_chain import (
+    WeightedMSEReadout,
+    _chain,
+    exact_radius,
+    slot_rounding_errors,
+)
 
 
 def _network(degree=4, n_outputs=2, dtype=torch.float64, radius=2.0):
@@ -87,18 +94,6 @@ def test_slots_keep_a_graph_when_one_is_needed():
     x = torch.randn(5, 3, dtype=torch.float64)
     net.slots(x).sum().backward()
     assert net.F.grad is not None
-
-
-def test_dense_engine_refuses_what_does_not_fit():
-    layout = TokenLayout(n=2002, q=5, compact=False)
-    with pytest.raises(MemoryError, match="engine='structured'"):
-        check_dense_fits(10**6, layout, torch.float64, "cpu")
-    check_dense_fits(2, layout, torch.float64, "cpu")
-    net = AttentionPolynomialNetwork(
-        torch.as_tensor(lattice_directions(10, 5)), 5, radius=1.0, engine="dense"
-    )
-    with pytest.raises(MemoryError, match="smaller batch_size"):
-        net(torch.zeros(10**5, 10, dtype=torch.float64))
 
 
 def _weighted_targets(n_rows, n_outputs, dtype, seed=0):
@@ -177,3 +172,24 @@ def test_fused_loss_of_low_degrees_equals_the_blocks(degree):
         torch.testing.assert_close(
             ours / scale_, reference / scale_, rtol=0, atol=1e-12
         )
+
+
+LONG = np.longdouble  # 64-bit significand on x86: the references below
+
+
+# -- the estimate of one slot, against the chain's own arithmetic -------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("radius", [0.01, 2.0, 1000.0])
+def test_slot_rounding_errors_bound_the_chain(dtype, radius):
+    q = 6
+    two_M2 = [torch.tensor(2 * M**2, dtype=dtype) for M in block_bounds(radius, q)]
+    t = torch.linspace(-radius, radius, 20001, dtype=torch.float64).to(dtype)[:, None]
+    slots = [torch.empty_like(t) for _ in range(q)]
+    _chain(t, two_M2, slots)
+    bounds = slot_rounding_errors(two_M2, radius, dtype)
+    t_long = t.double().numpy().astype(LONG)
+    for k in range(1, q + 1):
+        error = np.abs(slots[k - 1].double().numpy() - (-t_long) ** k).max()
+        assert bounds[k - 1] / 4 <= error <= bounds[k - 1]  # a bound, and tight
