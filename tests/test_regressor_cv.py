@@ -14,7 +14,6 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_attnpoly import (
     AttentionPolynomialRegressor,
@@ -156,10 +155,3 @@ def test_bad_parameters(params, error, message):
     X, y = _data(seed=6)
     with pytest.raises(error, match=message):
         AttentionPolynomialRegressorCV(**params).fit(X, y)
-
-
-@parametrize_with_checks(
-    [AttentionPolynomialRegressorCV(degrees=(1, 2), alphas=(1e-3, 1.0), cv=3)]
-)
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)

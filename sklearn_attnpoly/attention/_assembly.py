@@ -63,7 +63,7 @@ def build_network(
     >>> from sklearn_attnpoly.attention import build_network
     >>> net = build_network(np.eye(2), 2, radius=1.0,
     ...                     readout=np.array([[[0.0], [1.0]], [[0.0], [1.0]]]))
-    >>> float(net(torch.tensor([[0.3, 0.4]], dtype=torch.float64))[0, 0])
+    >>> float(net(torch.tensor([[0.3, 0.4]], dtype=torch.float64)).detach()[0, 0])
     0.25
     """
     module = AttentionPolynomialNetwork(

@@ -15,6 +15,7 @@ from sklearn_attnpoly import OneLayerTransformerRegressor
 from sklearn_attnpoly._one_layer import OneLayerTransformer
 
 
+@pytest.mark.slow
 def test_one_layer_memorises_random_labels():
     """Kajitsuka and Sato's memorisation: 256 inputs in R^8 with labels that
     have no pattern, fitted by one rank-1 head."""

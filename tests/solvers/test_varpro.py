@@ -67,6 +67,7 @@ def test_envelope_gradient_equals_autograd_through_the_blocks(engine):
     )
 
 
+@pytest.mark.slow
 def test_planted_directions_are_recovered():
     X, y, xi = _planted()
     X_test, y_test, _ = _planted(n_samples=400, seed=0)
@@ -86,6 +87,7 @@ def _unit(F):
     return F / np.linalg.norm(F, axis=1, keepdims=True)
 
 
+@pytest.mark.slow
 def test_varpro_beats_random_directions_and_is_deterministic():
     X, y, _ = _planted(n_samples=300, noise=0.01)
     kwargs = dict(degree=3, n_directions=3, random_state=3)
