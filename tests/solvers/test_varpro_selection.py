@@ -189,7 +189,12 @@ def test_validation_arguments_are_checked():
         with pytest.raises(ValueError, match=f"validation_fraction={fraction} must"):
             fit_varpro(loss, None, validation_fraction=fraction, **kwargs)
     same = loss.subset(np.zeros(50, dtype=int))  # the first row, 50 times
-    with pytest.raises(ValueError, match="all 50 rows are the same row"):
+    with pytest.raises(
+        ValueError,
+        match=r"^n_samples=50: solver='varpro' with n_directions=None holds out "
+        r"rows to choose its number of directions, and these rows are all the "
+        r"same row; pass n_directions, or more distinct rows\.$",
+    ):
         fit_varpro(same, None, **kwargs)
     with pytest.raises(ValueError, match="scoring='accuracy' is not one of"):
         fit_varpro(loss, None, scoring="accuracy", **kwargs)
