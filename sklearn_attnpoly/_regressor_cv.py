@@ -257,6 +257,7 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
 
         split_scores = np.empty((len(folds), len(degrees), 1))
         rows = np.arange(len(X))
+        Y = Y[:, 0] if Y.shape[1] == 1 else Y  # as the caller's y
         for k, test in enumerate(folds):
             train = np.setdiff1d(rows, test)
             train = train[w[train] > 0]
@@ -264,7 +265,7 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
                 est = learned(degree).fit(X[train], Y[train], w[train])
                 with warnings.catch_warnings():  # a fold's rows are scored
                     warnings.simplefilter("ignore", ExtrapolationWarning)
-                    predicted = est.predict(X[test]).reshape(len(test), -1)
+                    predicted = est.predict(X[test])
                 split_scores[k, i, 0] = prediction_score(
                     Y[test], predicted, w[test], self.scoring or "r2"
                 )

@@ -155,3 +155,37 @@ def test_bad_parameters(params, error, message):
     X, y = _data(seed=6)
     with pytest.raises(error, match=message):
         AttentionPolynomialRegressorCV(**params).fit(X, y)
+
+
+@pytest.mark.slow  # twenty varpro fits
+def test_varpro_chooses_the_degree_with_the_same_splits():
+    """solver="varpro": each degree fitted by varpro (its own size and ridge)
+    on each fold's complement and scored on the fold, as GridSearchCV over the
+    degree scores it; the best refitted on all rows."""
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(240, 3))
+    t = X @ np.array([0.6, -0.8, 0.0])
+    y = t**3 - 0.5 * X[:, 2] ** 2 + 0.01 * rng.normal(size=240)
+    folds = KFold(3, shuffle=True, random_state=0)
+    cv = AttentionPolynomialRegressorCV(
+        degrees=(1, 2, 3), solver="varpro", cv=folds, random_state=0
+    ).fit(X, y)
+    assert cv.degree_ == 3
+    assert set(cv.cv_results_) >= {"param_degree", "params", "mean_test_score"}
+    assert "param_alpha" not in cv.cv_results_
+    assert cv.alpha_ == cv.best_estimator_.alpha_
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
+    search = GridSearchCV(
+        AttentionPolynomialRegressor(solver="varpro", random_state=seed),
+        {"degree": [1, 2, 3]},
+        cv=folds,
+    ).fit(X, y)
+    np.testing.assert_allclose(
+        cv.cv_results_["mean_test_score"],
+        search.cv_results_["mean_test_score"],
+        rtol=1e-10,
+    )
+    assert cv.best_score_ == pytest.approx(search.best_score_, rel=1e-10)
+    assert cv.best_score_ > 0.99
