@@ -8,10 +8,12 @@ test R^2, its fit time at one thread and its size where that means something:
 
 ``varpro_q3``, ``varpro_q4``
     ``AttentionPolynomialRegressor(degree=q, solver="varpro")`` with nothing
-    else set but ``random_state=0`` (so that a run repeats). While the solver
-    has no automatic size (``n_directions=None`` raises for varpro), the fit
-    falls back to ``n_directions=8`` (q = 3) or ``16`` (q = 4) and the row is
-    marked "fixed size".
+    else set but ``random_state=0`` (so that a run repeats): its number of
+    directions and its ridge chosen on the data.
+``cv_varpro``
+    ``AttentionPolynomialRegressorCV(degrees=(2, 4, 6), solver="varpro",
+    cv=3)``: the degree by cross-validation, varpro's own choices inside each
+    fit (run on the borehole).
 ``cv123``
     ``AttentionPolynomialRegressorCV(degrees=(1, 2, 3))``: the closed form,
     its default alphas, ``cv=5``.
@@ -30,7 +32,7 @@ test R^2, its fit time at one thread and its size where that means something:
     normalize_y=True)`` on standardised features, only where the training set
     has at most 3000 rows (otherwise recorded as skipped, shown "—").
 
-The issue's criterion ("never far below the closed form") is that varpro's test
+The criterion ("never far below the closed form") is that varpro's test
 R^2 is at least ``cv123``'s minus 0.03, for q = 3 and q = 4; the markdown table
 gives that difference per dataset.
 
@@ -80,10 +82,8 @@ TEST_SIZE = 0.25
 SPLIT_SEED = 0
 #: the largest training set the Gaussian process is fitted on
 GP_MAX_TRAIN = 3000
-#: the criterion of issue 21: varpro >= cv123 - TOLERANCE in test R^2
+#: the criterion: varpro >= cv123 - TOLERANCE in test R^2
 TOLERANCE = 0.03
-#: the fallback sizes while varpro has no automatic size
-FIXED_DIRECTIONS = {3: 8, 4: 16}
 
 
 # -- datasets --------------------------------------------------------------------
@@ -519,18 +519,18 @@ def subsample(dataset, max_rows):
 # -- models ----------------------------------------------------------------------
 
 
-def _varpro(degree, auto=True):
+def _varpro(degree):
     from sklearn_attnpoly import AttentionPolynomialRegressor
 
-    if auto:
-        return AttentionPolynomialRegressor(
-            degree=degree, solver="varpro", random_state=0
-        )
-    return AttentionPolynomialRegressor(
-        degree=degree,
-        solver="varpro",
-        n_directions=FIXED_DIRECTIONS[degree],
-        random_state=0,
+    # nothing else set: its size and ridge chosen on the data
+    return AttentionPolynomialRegressor(degree=degree, solver="varpro", random_state=0)
+
+
+def _cv_varpro():
+    from sklearn_attnpoly import AttentionPolynomialRegressorCV
+
+    return AttentionPolynomialRegressorCV(
+        degrees=(2, 4, 6), solver="varpro", cv=3, random_state=0
     )
 
 
@@ -606,6 +606,11 @@ MODELS = {
         'AttentionPolynomialRegressor(degree=4, solver="varpro", random_state=0)',
     ),
     "cv123": ("CV(1,2,3)", "AttentionPolynomialRegressorCV(degrees=(1, 2, 3), cv=5)"),
+    "cv_varpro": (
+        "CV varpro (2,4,6)",
+        'AttentionPolynomialRegressorCV(degrees=(2, 4, 6), solver="varpro", cv=3, '
+        "random_state=0)",
+    ),
     "poly_ridge": (
         "Poly+RidgeCV",
         "StandardScaler, PolynomialFeatures(2 or 3, by the same 5 folds), "
@@ -715,8 +720,7 @@ def run_model(name, dataset):
     dict
         ``status`` ("ok", "error" or "skipped"), ``test_r2``, ``train_r2``,
         ``fit_seconds``, ``size``, ``warnings``, ``error`` (the exception's
-        text and traceback), the load averages before and after, and for
-        varpro ``fixed_size`` (and why).
+        text and traceback), and the load averages before and after.
     """
     from sklearn.metrics import r2_score
 
@@ -739,28 +743,17 @@ def run_model(name, dataset):
         warnings.simplefilter("always")
         try:
             if name.startswith("varpro"):
-                degree = int(name[-1])
-                model = _varpro(degree)
-                try:
-                    seconds = _fit_timed(model, dataset.X_train, dataset.y_train)
-                    record["fixed_size"] = False
-                except ValueError as error:
-                    if "n_directions" not in str(error):
-                        raise
-                    # no automatic size yet: the documented fixed sizes
-                    record["fixed_size"] = True
-                    record["fixed_size_reason"] = str(error)
-                    model = _varpro(degree, auto=False)
-                    seconds = _fit_timed(model, dataset.X_train, dataset.y_train)
+                model = _varpro(int(name[-1]))
             else:
                 model = {
+                    "cv_varpro": _cv_varpro,
                     "cv123": _cv123,
                     "poly_ridge": _poly_ridge,
                     "hgb": _hgb,
                     "mlp": _mlp,
                     "gp": lambda: _gp(d),
                 }[name]()
-                seconds = _fit_timed(model, dataset.X_train, dataset.y_train)
+            seconds = _fit_timed(model, dataset.X_train, dataset.y_train)
             record["fit_seconds"] = seconds
             record["load_after"] = os.getloadavg()[0]
             predicted = model.predict(dataset.X_test)
@@ -902,9 +895,8 @@ def _summary(record):
         return f"skipped ({record['reason']}; {load})"
     if record["status"] == "error":
         return f"ERROR {record['error'][:200]} ({load})"
-    fixed = " [fixed size]" if record.get("fixed_size") else ""
     return (
-        f"R2 {record['test_r2']:.4f} in {record['fit_seconds']:.1f} s{fixed} "
+        f"R2 {record['test_r2']:.4f} in {record['fit_seconds']:.1f} s "
         f"({load} -> {record['load_after']:.1f}; {len(record['warnings'])} warnings)"
     )
 
@@ -919,7 +911,7 @@ def _cell(record):
         return "—"
     if record["status"] == "error":
         return "error"
-    mark = "†" if record.get("fixed_size") else ""
+    mark = ""
     if any(w.startswith("ExtrapolationWarning") for w in record["warnings"]):
         mark += "‡"
     return f"{record['test_r2']:.3f}{mark} ({record['fit_seconds']:.1f} s)"
@@ -947,8 +939,7 @@ def markdown(payload):
     models = [m for m in MODELS if any(key[1] == m for key in results)]
     lines = [f"*{payload['label']}* ({payload['started']})", ""]
     lines.append(
-        "Test R² (fit seconds, one thread); † fixed size: varpro had no automatic "
-        "size and fell back to `n_directions=8` (q=3) or `16` (q=4); ‡ an "
+        "Test R² (fit seconds, one thread); ‡ an "
         "`ExtrapolationWarning` at predict (on the test or the training rows); — "
         f"not fitted (Gaussian process above {GP_MAX_TRAIN} training rows)."
     )
@@ -974,7 +965,7 @@ def markdown(payload):
     lines.append("")
     if has_cv and criterion:
         lines.append(
-            f"Criterion (issue 21): varpro − CV(1,2,3) ≥ −{TOLERANCE} in test R²; "
+            f"Criterion: varpro − CV(1,2,3) ≥ −{TOLERANCE} in test R²; "
             "✓ met, ✗ not met."
         )
         lines.append("")

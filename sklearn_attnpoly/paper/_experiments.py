@@ -132,7 +132,8 @@ def evaluate(name, est, data, *, n_directions=None, label=None):
     pred_te = est.predict(X_te)
     row = {
         "model": name,
-        "n_directions": n_directions,
+        # learned directions: as many as the fit chose
+        "n_directions": n_directions or getattr(est, "n_directions_", None),
         "free_parameters": int(free_parameters(est)),
         "fit_time_s": round(fit_time, 2),
         "mse_train": float(np.mean((est.predict(X_tr) - y_tr) ** 2)),
@@ -235,7 +236,8 @@ def demo_models(task, epochs, seed):
     """``{name: (estimator, n_directions)}`` compared by ``demo`` on ``task``.
 
     The attention model uses the ``C(d - 1 + q, q)`` lattice directions of
-    Lemma 3.3 and the closed-form readout; the networks have the paper's
+    Lemma 3.3 and the closed-form readout, and, self-tuned, learned directions
+    (``solver="varpro"`` with its defaults); the networks have the paper's
     layers and its protocol, cut to ``epochs`` epochs; the one-layer
     transformer has its defaults (rank 1) and the budget of
     :data:`DEMO_TRANSFORMER`.
@@ -245,6 +247,13 @@ def demo_models(task, epochs, seed):
         "ATTENTION (lstsq)": (
             AttentionPolynomialRegressor(spec["degree"]),
             spec["n_lattice"],
+        ),
+        # its directions, number and ridge chosen on the data
+        "ATTENTION (varpro)": (
+            AttentionPolynomialRegressor(
+                spec["degree"], solver="varpro", random_state=seed
+            ),
+            None,
         ),
         "NN_width": (
             make_baseline("nn_width", task, max_epochs=epochs, random_state=seed),
