@@ -32,7 +32,7 @@ its principal Hessian directions (Li, 1992) and a few random starts, and the
 best distinct ones join ``F`` before a joint refit. The structure is found on a
 subsample of the rows when there are many, and refined on all of them.
 
-Three choices are made from the data (issue 21), in :func:`fit_varpro`: the
+Three choices are made from the data, in :func:`fit_varpro`: the
 ridge ``alpha`` by efficient leave-one-out on the standardised slots at each
 refit (:mod:`~sklearn_attnpoly._solvers._loo_ridge`; fixed while L-BFGS
 runs, so that ``J`` stays one function of ``F``), the number of directions by
