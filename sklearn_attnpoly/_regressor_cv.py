@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._polynomial import n_monomials
 from ._regressor import AttentionPolynomialRegressor, fit_from_accumulated
 from ._scaling import AffineScaling, TargetScaling
+from ._sizes import check_cv_fits
 from ._solvers._accumulator import MomentAccumulator
 from ._solvers._fold_scores import SCORINGS, fold_scores, prediction_score
 from ._validation import validate_fit_data
@@ -213,6 +214,9 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
         self.n_splits_ = len(folds)
         if self.solver == "varpro":
             return self._fit_varpro(X, Y, w, folds, degrees)
+        check_cv_fits(
+            X.shape[1], degrees, Y.shape[1], keep.sum(), [len(f) for f in folds]
+        )
         frame = AffineScaling.fit(X[keep], w[keep], self.bound)
         target_frame = TargetScaling.fit(Y[keep], w[keep])
         held_out = [  # one pass over the rows: each is in one fold

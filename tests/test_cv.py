@@ -1,6 +1,8 @@
 """AttentionPolynomialRegressorCV: the scores GridSearchCV gives over the same
 grid and folds, from the folds' moments alone."""
 
+import time
+
 import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
@@ -19,7 +21,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_attnpoly import (
     AttentionPolynomialRegressor,
     AttentionPolynomialRegressorCV,
+    _regressor_cv,
+    _sizes,
 )
+from sklearn_attnpoly._sizes import cv_bytes
 
 ALPHAS = (1e-6, 1e-3, 0.1, 10.0)
 
@@ -163,3 +168,44 @@ def test_bad_parameters(params, error, message):
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+# -- sizes: refused before any work -----------------------------------------------
+
+
+def _no_moments(monkeypatch):
+    def summed(*args, **kwargs):
+        raise AssertionError("moments were summed")
+
+    monkeypatch.setattr(_regressor_cv.MomentAccumulator, "update", summed)
+
+
+def test_degrees_that_cannot_fit_are_refused_at_once(monkeypatch):
+    monkeypatch.setattr(_sizes, "available_memory", lambda device: 8 * 2**30)
+    _no_moments(monkeypatch)
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(size=(600, 4)), rng.uniform(size=600)
+    start = time.perf_counter()
+    with pytest.raises(MemoryError) as error:
+        AttentionPolynomialRegressorCV(degrees=(2, 30)).fit(X, y)
+    assert time.perf_counter() - start < 5  # a behaviour, not a speed, test
+    assert str(error.value) == (
+        "degree=30 with 4 features needs 46375 power features (C(d + q, q) - 1) "
+        "and, with max(degrees)=30, 635376 moments per fold (C(d + 2 "
+        "max(degrees), 2 max(degrees))): about 49.3 GiB to cross-validate over 5 "
+        "folds and refit, but 8 GiB are available. Use smaller degrees, or fewer "
+        "features."
+    )
+
+
+def test_a_size_that_fits_still_fits(monkeypatch):
+    X, y = _data(seed=7)
+    degrees = [1, 2, 3]
+    needed = max(cv_bytes(3, q, degrees, 1, 240, 60, 5) for q in degrees)
+    params = {"degrees": degrees, "alphas": ALPHAS}
+    monkeypatch.setattr(_sizes, "available_memory", lambda device: needed)
+    assert AttentionPolynomialRegressorCV(**params).fit(X, y).degree_ == 3
+    monkeypatch.setattr(_sizes, "available_memory", lambda device: needed - 1)
+    _no_moments(monkeypatch)
+    with pytest.raises(MemoryError, match="degree=3 with 3 features needs 19 power"):
+        AttentionPolynomialRegressorCV(**params).fit(X, y)

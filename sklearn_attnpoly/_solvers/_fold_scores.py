@@ -26,6 +26,13 @@ from ._ridge_path import RidgePath
 SCORINGS = ("r2", "neg_mean_squared_error", "neg_root_mean_squared_error")
 
 
+def uses_rows(n_train, n_monomials):
+    """Whether a fold is scored from its rows' ``n x n`` kernel: when its
+    training rows are fewer than its monomials (otherwise, from its moments'
+    ``p x p`` normal equations)."""
+    return n_train < n_monomials
+
+
 def fold_scores(train, test, n_monomials, alphas, scoring):
     """Scores on ``test`` of ridge fitted on ``train``, per degree and alpha.
 
