@@ -12,12 +12,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._polynomial import n_monomials
 from ._regressor import AttentionPolynomialRegressor, fit_from_accumulated
 from ._scaling import AffineScaling, TargetScaling
 from ._sizes import check_cv_fits
 from ._solvers._accumulator import MomentAccumulator
-from ._solvers._fold_scores import SCORINGS, fold_scores, prediction_score
+from ._solvers._fold_scores import SCORINGS, cv_scores, prediction_score
 from ._validation import validate_fit_data
 from ._warnings import ExtrapolationWarning
 
@@ -228,13 +227,8 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
         total = held_out[0]
         for fold in held_out[1:]:
             total = total + fold
-        sizes = [n_monomials(X.shape[1], q) for q in degrees]
-        scoring = self.scoring or "r2"
-        split_scores = np.stack(
-            [
-                fold_scores(total - fold, fold, sizes, alphas, scoring)
-                for fold in held_out
-            ]
+        split_scores = cv_scores(
+            total, held_out, folds, X, Y, w, degrees, alphas, self.scoring or "r2"
         )  # (folds, degrees, alphas)
         self._record(split_scores, degrees, alphas)
         best = AttentionPolynomialRegressor(

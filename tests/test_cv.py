@@ -25,6 +25,7 @@ from sklearn_attnpoly import (
     _sizes,
 )
 from sklearn_attnpoly._sizes import cv_bytes
+from sklearn_attnpoly._solvers import _fold_scores
 
 ALPHAS = (1e-6, 1e-3, 0.1, 10.0)
 
@@ -209,3 +210,58 @@ def test_a_size_that_fits_still_fits(monkeypatch):
     _no_moments(monkeypatch)
     with pytest.raises(MemoryError, match="degree=3 with 3 features needs 19 power"):
         AttentionPolynomialRegressorCV(**params).fit(X, y)
+
+
+# -- the row form: fewer training rows than monomials ------------------------------
+
+
+def test_the_row_form_gives_grid_search_scores():
+    # 40 rows, 32 to train a fold: degrees 4 and 5 have 34 and 55 monomials
+    X, y = _data(n_samples=40, seed=8)
+    ours = AttentionPolynomialRegressorCV(
+        degrees=(1, 2, 3, 4, 5), alphas=ALPHAS, cv=KFold(5)
+    ).fit(X, y)
+    pipe = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("poly", PolynomialFeatures(include_bias=False)),
+            ("standardise", StandardScaler()),
+            ("ridge", Ridge()),
+        ]
+    )
+    grid = {"poly__degree": [1, 2, 3, 4, 5], "ridge__alpha": list(ALPHAS)}
+    theirs = GridSearchCV(pipe, grid, cv=KFold(5)).fit(X, y)
+    got = _by_candidate(ours.cv_results_, "degree", "alpha")
+    expected = _by_candidate(theirs.cv_results_, "poly__degree", "ridge__alpha")
+    np.testing.assert_allclose(
+        [got[k] for k in expected], list(expected.values()), rtol=1e-8
+    )
+
+
+@pytest.mark.parametrize("scoring", [None, "neg_mean_squared_error"])
+def test_the_row_form_equals_the_moments(scoring, monkeypatch):
+    # a problem both forms can score: each is forced on every degree
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(150, 3)) * [1.0, 2.0, 0.5] + 1.0
+    Y = np.column_stack([X[:, 0] ** 3 - X[:, 1] * X[:, 2], np.sin(X[:, 1])])
+    Y += 0.3 * rng.normal(size=Y.shape)
+    w = rng.uniform(0.2, 3.0, size=150)
+    w[::17] = 0.0
+    results = []
+    for rows in (False, True):
+        monkeypatch.setattr(_fold_scores, "uses_rows", lambda n, p, rows=rows: rows)
+        est = AttentionPolynomialRegressorCV(
+            degrees=(1, 2, 3, 4, 5),
+            alphas=(0.0, 1e-6, 1e-3, 0.1, 10.0, 1e3),
+            cv=KFold(4, shuffle=True, random_state=0),
+            scoring=scoring,
+        )
+        results.append(est.fit(X, Y, sample_weight=w))
+    moments, rows = results
+    for k in range(4):
+        np.testing.assert_allclose(
+            rows.cv_results_[f"split{k}_test_score"],
+            moments.cv_results_[f"split{k}_test_score"],
+            rtol=1e-8,
+        )
+    assert (rows.degree_, rows.alpha_) == (moments.degree_, moments.alpha_)
