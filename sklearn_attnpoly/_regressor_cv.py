@@ -38,9 +38,13 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
     by K-fold cross-validation from the folds' moments. One pass over the
     rows sums each held-out fold's weighted moments of degree ``<= 2
     max(degrees)``; a fold's training moments are the total minus its
-    own. Every candidate is then scored from moments alone: the monomials of a
-    lower degree are a leading block of the highest degree's normal equations,
-    and all ``alphas`` of a degree and fold come from one tridiagonalisation.
+    own. Every candidate is then scored without a refit: where a fold's
+    monomials are at most its training rows, from the moments (the monomials
+    of a lower degree are a leading block of the highest degree's normal
+    equations, and all ``alphas`` of a degree and fold come from one
+    tridiagonalisation); where they are more, from one eigendecomposition of
+    the fold's ``n x n`` kernel of standardised monomials per degree, as
+    :class:`~sklearn.linear_model.RidgeCV` switches to its Gram form.
     The model of each ``(degree, alpha)`` on each fold is the one
     ``AttentionPolynomialRegressor(degree=degree, alpha=alpha)`` fits on the
     training folds (which is
