@@ -215,9 +215,17 @@ def test_a_size_that_fits_still_fits(monkeypatch):
 # -- the row form: fewer training rows than monomials ------------------------------
 
 
-def test_the_row_form_gives_grid_search_scores():
+def test_the_row_form_gives_grid_search_scores(monkeypatch):
     # 40 rows, 32 to train a fold: degrees 4 and 5 have 34 and 55 monomials
     X, y = _data(n_samples=40, seed=8)
+    scored = []
+    row_scores = _fold_scores.row_scores
+
+    def spy(*args):
+        scored.append(args[6])  # the degrees scored from the rows
+        return row_scores(*args)
+
+    monkeypatch.setattr(_fold_scores, "row_scores", spy)
     ours = AttentionPolynomialRegressorCV(
         degrees=(1, 2, 3, 4, 5), alphas=ALPHAS, cv=KFold(5)
     ).fit(X, y)
@@ -236,6 +244,7 @@ def test_the_row_form_gives_grid_search_scores():
     np.testing.assert_allclose(
         [got[k] for k in expected], list(expected.values()), rtol=1e-8
     )
+    assert scored == [[4, 5]] * 5  # every fold, the degrees beyond its rows
 
 
 @pytest.mark.parametrize("scoring", [None, "neg_mean_squared_error"])
