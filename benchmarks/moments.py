@@ -376,13 +376,23 @@ def gpu_section():
     }
 
 
-def _interleaved(functions, repeats):
+def _interleaved(functions, repeats, cpu=None):
     """The fastest of ``repeats`` calls of each function, the calls taken in
-    turn so that a change of load on a shared machine touches all alike."""
+    turn so that a change of load on a shared machine touches all alike.
+    ``cpu``, a list, receives the process's CPU seconds in each function's
+    fastest call: on a busy machine, where a second thread finds no free
+    core, the CPU time still shows what threads add (a thread pool that
+    spins shows as CPU time far above one thread's)."""
     best = [math.inf] * len(functions)
+    used = [math.nan] * len(functions)
     for _ in range(repeats):
         for k, function in enumerate(functions):
-            best[k] = min(best[k], timed(function)[0])
+            start = time.process_time()
+            seconds, _ = timed(function)
+            if seconds < best[k]:
+                best[k], used[k] = seconds, time.process_time() - start
+    if cpu is not None:
+        cpu.extend(used)
     return best
 
 
@@ -426,8 +436,9 @@ def threads_section(repeats):
     counts = sorted({1, len(os.sched_getaffinity(0))})
     load_before = os.getloadavg()
     rates = {t: _at_threads(t, gemm_rate)() for t in counts}
-    ours = _interleaved([_at_threads(t, fit) for t in counts], repeats)
-    sums = _interleaved([_at_threads(t, moments) for t in counts], repeats)
+    ours_cpu, sums_cpu = [], []
+    ours = _interleaved([_at_threads(t, fit) for t in counts], repeats, ours_cpu)
+    sums = _interleaved([_at_threads(t, moments) for t in counts], repeats, sums_cpu)
     peer = _interleaved(
         [_at_threads(t, lambda: _peer(degree, X, y)) for t in counts], repeats
     )
@@ -445,7 +456,9 @@ def threads_section(repeats):
         result[f"threads_{t}"] = {
             "gemm_gflops": rates[t],
             "fit_seconds": ours[k],
+            "fit_cpu_seconds": ours_cpu[k],
             "moments_seconds": sums[k],
+            "moments_cpu_seconds": sums_cpu[k],
             "moments_floor_seconds": moment_flops / (rates[t] * 1e9),
             "floor_seconds": floor,
             "over_floor": ours[k] / floor,
