@@ -274,3 +274,28 @@ def test_the_row_form_equals_the_moments(scoring, monkeypatch):
             rtol=1e-8,
         )
     assert (rows.degree_, rows.alpha_) == (moments.degree_, moments.alpha_)
+
+
+@pytest.mark.slow
+def test_more_monomials_than_rows_choose_the_degree_grid_search_chooses():
+    # issue 22's case: 800 training rows a fold, degrees 5-7 have 1286, 3002
+    # and 6434 monomials in 8 features; a smooth function, not a polynomial
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(10)
+    X = rng.uniform(-1.0, 1.0, size=(1000, 8))
+    y = np.exp(0.5 * X[:, 0]) * np.sin(2 * X[:, 1]) + X[:, 2] * X[:, 3] ** 2
+    y += np.log1p(X[:, 4:] ** 2).sum(axis=1) + 0.01 * rng.normal(size=1000)
+    alphas = np.logspace(-6, 6, 13)
+    ours = AttentionPolynomialRegressorCV(
+        degrees=range(1, 8), alphas=alphas, cv=KFold(5)
+    ).fit(X, y)
+    pipe = make_pipeline(
+        StandardScaler(), PolynomialFeatures(), StandardScaler(), RidgeCV(alphas)
+    )
+    theirs = GridSearchCV(
+        pipe, {"polynomialfeatures__degree": range(1, 8)}, cv=KFold(5)
+    ).fit(X, y)
+    assert ours.degree_ == theirs.best_params_["polynomialfeatures__degree"]
+    assert ours.best_score_ == pytest.approx(theirs.best_score_, abs=1e-3)
