@@ -1,10 +1,12 @@
 """The closed-form fit from the data's moments, against its floor and its peers.
 
-    python benchmarks/moments.py [--sections fit,q6,cv,stream,dask,few,gpu]
-                                 [--compare-rows 4500] [--out FILE]
+    python benchmarks/moments.py
+        [--sections fit,q6,cv,stream,dask,few,gpu,threads,cv_rows]
+        [--compare-rows 4500] [--repeats 2] [--out FILE]
 
-Every timing is at one thread (BLAS and torch), after a warm-up fit in the same
-process, and every ratio is between numbers of the same run. Sections:
+Every timing is at one thread (BLAS and torch), except in ``threads``, after a
+warm-up fit in the same process, and every ratio is between numbers of the
+same run. Sections:
 
 - ``fit``: f2 (45000 x 10, q = 5) ``solver="lstsq"`` against its floor (the
   moments, ``N (C(20, 10) + C(15, 5))`` multiply-adds, and a Cholesky of ``p =
@@ -27,7 +29,19 @@ process, and every ratio is between numbers of the same run. Sections:
 - ``few``: 500 x 10 rows at degree 6 (more features than rows: the dual)
   against ``PolynomialFeatures(6)`` + ``Ridge``;
 - ``gpu``: the moments path with ``device="cuda"`` against the CPU, where a
-  GPU is available.
+  GPU is available;
+- ``threads``: f2 at q = 5 at one thread and at every core this process may
+  use: the fit and its moments alone, the parallel efficiency ``t_1 / (T
+  t_T)``, the floor (the moments' and the Cholesky's flops at the GEMM rate
+  measured at that thread count) and ``PolynomialFeatures(5)`` +
+  ``Ridge(solver="cholesky")``, each the best of ``--repeats``, calls taken in
+  turn;
+- ``cv_rows``: ``AttentionPolynomialRegressorCV`` on 1000 rows of the borehole
+  function (8 inputs), degrees 1-7, 13 alphas (``logspace(-6, 6, 13)``), 5
+  unshuffled folds, where degrees 5-7 have more monomials than a fold has
+  training rows, against ``GridSearchCV`` over StandardScaler ->
+  PolynomialFeatures -> StandardScaler -> RidgeCV with the same alphas and
+  folds: times and the chosen degrees.
 
 ``--out`` writes the results as JSON (nothing is written without it).
 """
@@ -362,6 +376,183 @@ def gpu_section():
     }
 
 
+def _interleaved(functions, repeats, cpu=None):
+    """The fastest of ``repeats`` calls of each function, the calls taken in
+    turn so that a change of load on a shared machine touches all alike.
+    ``cpu``, a list, receives the process's CPU seconds in each function's
+    fastest call: on a busy machine, where a second thread finds no free
+    core, the CPU time still shows what threads add (a thread pool that
+    spins shows as CPU time far above one thread's)."""
+    best = [math.inf] * len(functions)
+    used = [math.nan] * len(functions)
+    for _ in range(repeats):
+        for k, function in enumerate(functions):
+            start = time.process_time()
+            seconds, _ = timed(function)
+            if seconds < best[k]:
+                best[k], used[k] = seconds, time.process_time() - start
+    if cpu is not None:
+        cpu.extend(used)
+    return best
+
+
+def _at_threads(threads, function):
+    """``function`` with BLAS, OpenMP and torch held to ``threads`` threads."""
+
+    def run():
+        torch.set_num_threads(threads)
+        try:
+            with threadpool_limits(threads):
+                return function()
+        finally:
+            torch.set_num_threads(1)
+
+    return run
+
+
+def threads_section(repeats):
+    """f2 at q = 5 at one thread and at every core: the fit and its moments,
+    the parallel efficiency ``t_1 / (T t_T)``, the floor at the GEMM rate
+    measured at each thread count, and PolynomialFeatures(5) +
+    Ridge(cholesky) at each."""
+    from sklearn_attnpoly._solvers._moments import accumulate, moment_layout
+
+    X, y, _, _ = f2()
+    n, d = X.shape
+    degree = 5
+    p = math.comb(d + degree, degree) - 1
+    layout, cross_layout = moment_layout(d, 2 * degree), moment_layout(d, degree)
+    moment_flops = 2 * n * (layout.n_moments + cross_layout.n_moments)
+    floor_flops = moment_flops + p**3 / 3
+    centred, target = X - X.mean(axis=0), (y - y.mean())[:, None]
+
+    def moments():
+        mu, nu = np.zeros(layout.n_moments), np.zeros((1, cross_layout.n_moments))
+        accumulate(layout, mu, centred, None, cross=(cross_layout, nu), targets=target)
+
+    def fit():
+        AttentionPolynomialRegressor(degree=degree, device="cpu").fit(X, y)
+
+    counts = sorted({1, len(os.sched_getaffinity(0))})
+    load_before = os.getloadavg()
+    rates = {t: _at_threads(t, gemm_rate)() for t in counts}
+    ours_cpu, sums_cpu = [], []
+    ours = _interleaved([_at_threads(t, fit) for t in counts], repeats, ours_cpu)
+    sums = _interleaved([_at_threads(t, moments) for t in counts], repeats, sums_cpu)
+    peer = _interleaved(
+        [_at_threads(t, lambda: _peer(degree, X, y)) for t in counts], repeats
+    )
+    result = {
+        "degree": degree,
+        "p": p,
+        "moment_gflop": moment_flops / 1e9,
+        "floor_gflop": floor_flops / 1e9,
+        "repeats": repeats,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
+    for k, t in enumerate(counts):
+        floor = floor_flops / (rates[t] * 1e9)
+        result[f"threads_{t}"] = {
+            "gemm_gflops": rates[t],
+            "fit_seconds": ours[k],
+            "fit_cpu_seconds": ours_cpu[k],
+            "moments_seconds": sums[k],
+            "moments_cpu_seconds": sums_cpu[k],
+            "moments_floor_seconds": moment_flops / (rates[t] * 1e9),
+            "floor_seconds": floor,
+            "over_floor": ours[k] / floor,
+            "peer_seconds": peer[k],
+            "over_peer": ours[k] / peer[k],
+        }
+    if len(counts) > 1:
+        t = counts[-1]
+        result["fit_efficiency"] = ours[0] / (t * ours[-1])
+        result["moments_efficiency"] = sums[0] / (t * sums[-1])
+        result["peer_efficiency"] = peer[0] / (t * peer[-1])
+    return result
+
+
+#: The borehole function's inputs and their standard ranges (Surjanovic and
+#: Bingham's library of simulation test functions): rw, r, Tu, Hu, Tl, Hl, L, Kw.
+BOREHOLE_RANGES = np.array(
+    [
+        [0.05, 0.15],
+        [100, 50000],
+        [63070, 115600],
+        [990, 1110],
+        [63.1, 116],
+        [700, 820],
+        [1120, 1680],
+        [9855, 12045],
+    ]
+)
+
+
+def borehole(n_samples, random_state=0):
+    """The borehole function (water flow through a borehole, m^3/yr) at
+    uniform inputs on their standard ranges: a smooth 8-input simulator."""
+    low, high = BOREHOLE_RANGES.T
+    X = np.random.default_rng(random_state).uniform(low, high, (n_samples, 8))
+    rw, r, Tu, Hu, Tl, Hl, L, Kw = X.T
+    log_ratio = np.log(r / rw)
+    flow = (
+        2
+        * np.pi
+        * Tu
+        * (Hu - Hl)
+        / (log_ratio * (1 + 2 * L * Tu / (log_ratio * rw**2 * Kw) + Tu / Tl))
+    )
+    return X, flow
+
+
+def cv_rows_section(repeats):
+    """AttentionPolynomialRegressorCV on 1000 borehole rows, degrees 1-7, 13
+    alphas, 5 folds (degrees 5-7 outnumber a fold's 800 training rows: the
+    row form), against GridSearchCV over StandardScaler -> PolynomialFeatures
+    -> StandardScaler -> RidgeCV with the same alphas and folds."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    X, y = borehole(1000)
+    alphas, folds, degrees = np.logspace(-6, 6, 13), KFold(5), range(1, 8)
+    fitted = {}
+
+    def ours():
+        fitted["ours"] = AttentionPolynomialRegressorCV(
+            degrees=degrees, alphas=alphas, cv=folds
+        ).fit(X, y)
+
+    def theirs():
+        pipe = make_pipeline(
+            StandardScaler(), PolynomialFeatures(), StandardScaler(), RidgeCV(alphas)
+        )
+        fitted["theirs"] = GridSearchCV(
+            pipe, {"polynomialfeatures__degree": degrees}, cv=folds
+        ).fit(X, y)
+
+    load_before = os.getloadavg()
+    seconds, peer_seconds = _interleaved([ours, theirs], repeats)
+    ours_fit, theirs_fit = fitted["ours"], fitted["theirs"]
+    return {
+        "rows": len(X),
+        "features": X.shape[1],
+        "repeats": repeats,
+        "seconds": seconds,
+        "peer_seconds": peer_seconds,
+        "over_peer": seconds / peer_seconds,
+        "degree": ours_fit.degree_,
+        "alpha": ours_fit.alpha_,
+        "best_score": ours_fit.best_score_,
+        "peer_degree": theirs_fit.best_params_["polynomialfeatures__degree"],
+        "peer_best_score": theirs_fit.best_score_,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="fit,q6,cv,stream,dask,few,gpu")
@@ -401,6 +592,10 @@ def main():
             report["gpu"] = gpu_section()
         if "stream" in sections:
             report["stream"] = stream_section()
+        if "threads" in sections:
+            report["threads"] = threads_section(args.repeats)
+        if "cv_rows" in sections:
+            report["cv_rows"] = cv_rows_section(args.repeats)
         report["machine"]["load_average_after"] = os.getloadavg()
     print(json.dumps(report, indent=1))
     if args.out:

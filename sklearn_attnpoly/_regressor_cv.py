@@ -12,11 +12,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._polynomial import n_monomials
 from ._regressor import AttentionPolynomialRegressor, fit_from_accumulated
 from ._scaling import AffineScaling, TargetScaling
+from ._sizes import check_cv_fits
 from ._solvers._accumulator import MomentAccumulator
-from ._solvers._fold_scores import SCORINGS, fold_scores, prediction_score
+from ._solvers._fold_scores import SCORINGS, cv_scores, prediction_score
 from ._validation import validate_fit_data
 from ._warnings import ExtrapolationWarning
 
@@ -38,9 +38,13 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
     by K-fold cross-validation from the folds' moments. One pass over the
     rows sums each held-out fold's weighted moments of degree ``<= 2
     max(degrees)``; a fold's training moments are the total minus its
-    own. Every candidate is then scored from moments alone: the monomials of a
-    lower degree are a leading block of the highest degree's normal equations,
-    and all ``alphas`` of a degree and fold come from one tridiagonalisation.
+    own. Every candidate is then scored without a refit: where a fold's
+    monomials are at most its training rows, from the moments (the monomials
+    of a lower degree are a leading block of the highest degree's normal
+    equations, and all ``alphas`` of a degree and fold come from one
+    tridiagonalisation); where they are more, from one eigendecomposition of
+    the fold's ``n x n`` kernel of standardised monomials per degree, as
+    :class:`~sklearn.linear_model.RidgeCV` switches to its Gram form.
     The model of each ``(degree, alpha)`` on each fold is the one
     ``AttentionPolynomialRegressor(degree=degree, alpha=alpha)`` fits on the
     training folds (which is
@@ -213,6 +217,9 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
         self.n_splits_ = len(folds)
         if self.solver == "varpro":
             return self._fit_varpro(X, Y, w, folds, degrees)
+        check_cv_fits(
+            X.shape[1], degrees, Y.shape[1], keep.sum(), [len(f) for f in folds]
+        )
         frame = AffineScaling.fit(X[keep], w[keep], self.bound)
         target_frame = TargetScaling.fit(Y[keep], w[keep])
         held_out = [  # one pass over the rows: each is in one fold
@@ -224,13 +231,8 @@ class AttentionPolynomialRegressorCV(MultiOutputMixin, RegressorMixin, BaseEstim
         total = held_out[0]
         for fold in held_out[1:]:
             total = total + fold
-        sizes = [n_monomials(X.shape[1], q) for q in degrees]
-        scoring = self.scoring or "r2"
-        split_scores = np.stack(
-            [
-                fold_scores(total - fold, fold, sizes, alphas, scoring)
-                for fold in held_out
-            ]
+        split_scores = cv_scores(
+            total, held_out, folds, X, Y, w, degrees, alphas, self.scoring or "r2"
         )  # (folds, degrees, alphas)
         self._record(split_scores, degrees, alphas)
         best = AttentionPolynomialRegressor(

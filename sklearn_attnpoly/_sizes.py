@@ -13,6 +13,7 @@ import torch
 
 from ._device import available_memory
 from ._polynomial import n_monomials
+from ._solvers._fold_scores import uses_rows
 from .attention import TokenLayout, boltzmann_arrays, check_dense_fits
 
 
@@ -129,4 +130,91 @@ def check_polynomial_fits(n_features, degree, n_outputs):
             f"GiB, but {available / 2**30:.3g} GiB are available. "
             "to_ridge_form gives the same model as its directions and each "
             "direction's polynomial."
+        )
+
+
+def cv_bytes(n_features, degree, degrees, n_outputs, n_train, n_test, n_folds):
+    """Bytes of the largest arrays cross-validating ``degree`` among
+    ``degrees`` holds, and refitting it.
+
+    Every fold's moments are of degree ``2 Q``, ``Q = max(degrees)``
+    (``C(d + 2Q, 2Q)`` each; the folds', the total, and the copies that moving
+    and subtracting them make, ``n_folds + 6`` in all), with their layout's
+    tables (the positions and binomials of a translation, three entries per
+    unit of degree of each moment, and the exponents). A degree whose ``p =
+    C(d + q, q) - 1`` monomials are at most a fold's training rows is scored
+    from the ``p x p`` normal equations of the training and test rows, their
+    positions and the path's factorisation (``6 p^2``); one with more, from the
+    rows' monomials and the ``n x n`` kernels, their eigenvectors and the test
+    rows' cross kernels (``2 p n`` and ``6 n^2``,
+    :func:`~sklearn_attnpoly._solvers._fold_scores.uses_rows`). Any degree may
+    be chosen and refitted from the moments (:func:`fit_bytes`), after the
+    scoring's arrays are freed: the peak is the moments and their tables with
+    the larger of the two.
+
+    Parameters
+    ----------
+    n_features, degree : int
+    degrees : list of int
+        All the degrees cross-validated.
+    n_outputs : int
+    n_train, n_test : int
+        The most training and test rows of a fold.
+    n_folds : int
+    """
+    top = 2 * max(degrees)
+    n_moments = math.comb(n_features + top, top)
+    moment_entries = (n_folds + 6) * (
+        n_moments + n_outputs * math.comb(n_features + top // 2, top // 2)
+    )
+    mean_degree = top * n_features / (n_features + 1)
+    layout_entries = n_moments * (3 * mean_degree + n_features / 4)
+    p = n_monomials(n_features, degree)
+    n = n_train + n_test
+    if uses_rows(n_train, p):
+        scoring = 2 * (p + 1) * n + 6 * n * n
+    else:
+        scoring = 6 * p * p
+    refit = fit_bytes(
+        n_features,
+        degree,
+        n_lattice_directions(n_features, degree),
+        n_samples=n,
+    )
+    return int(8 * (moment_entries + layout_entries + max(scoring, refit / 8)))
+
+
+def check_cv_fits(n_features, degrees, n_outputs, n_samples, test_sizes):
+    """Raise a MemoryError, before any moment is summed, for a degree whose
+    cross-validation or refit cannot fit (:func:`cv_bytes`).
+
+    Parameters
+    ----------
+    n_features : int
+    degrees : list of int
+    n_outputs : int
+    n_samples : int
+        Rows of positive weight.
+    test_sizes : list of int
+        Rows of each test fold.
+    """
+    n_test = max(test_sizes)
+    n_train = n_samples - min(test_sizes)
+    needed = {
+        q: cv_bytes(n_features, q, degrees, n_outputs, n_train, n_test, len(test_sizes))
+        for q in degrees
+    }
+    degree = max(needed, key=needed.get)
+    available = available_memory("cpu")
+    if needed[degree] > available:
+        top = 2 * max(degrees)
+        raise MemoryError(
+            f"degree={degree} with {n_features} features needs "
+            f"{n_monomials(n_features, degree)} power features (C(d + q, q) "
+            f"- 1) and, with max(degrees)={max(degrees)}, "
+            f"{math.comb(n_features + top, top)} moments per fold (C(d + 2 "
+            f"max(degrees), 2 max(degrees))): about {needed[degree] / 2**30:.3g} "
+            f"GiB to cross-validate over {len(test_sizes)} folds and refit, but "
+            f"{available / 2**30:.3g} GiB are available. Use smaller degrees, or "
+            "fewer features."
         )

@@ -17,7 +17,8 @@ one product ``U_i diag(w) V_{<= 2q - i}^T`` of monomial tables; over ``i = 0,
 ..., 2q`` every moment is computed exactly once, ``N C(d + 2q, 2q)``
 multiply-adds in all, over chunks of rows so that no table of ``N`` rows is
 held, each chunk's products added into the sums by the BLAS itself
-(:func:`accumulate`).
+(:func:`accumulate`). The sums are over rows, so the rows are split between
+threads, each summing its own range into its own arrays.
 
 Moments about one centre are moments about any other by the binomial theorem,
 ``sum_n w_n (x_n - c - delta)^g = sum_{h <= g} C(g, h) (-delta)^(g - h)
@@ -27,10 +28,12 @@ digits of moments taken far from the data.
 """
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, lru_cache
 
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from .._chunks import row_chunks, rows_per_chunk
 from .._polynomial import MonomialTable, monomial_exponents
@@ -186,6 +189,14 @@ class MomentLayout:
 def accumulate(layout, moments, X, weights, cross=None, targets=None):
     """Add the weighted moments of the rows of ``X`` to ``moments``, in place.
 
+    The rows are split into contiguous ranges, one per worker thread
+    (:func:`n_workers`), each summed into its own arrays by single-threaded
+    BLAS calls, which run side by side as they release the GIL; the partial
+    sums are then added. The BLAS is held to one thread meanwhile: its own
+    threads would split every small product of a chunk (a few hundred rows)
+    and meet at its end, thousands of times per pass, which costs more than
+    the product as soon as a core is busy elsewhere.
+
     Parameters
     ----------
     layout : MomentLayout
@@ -201,6 +212,71 @@ def accumulate(layout, moments, X, weights, cross=None, targets=None):
         y_no x_n^a`` is added for each column ``o`` of ``targets``.
     targets : ndarray of shape (n_samples, n_outputs), optional
     """
+    chunk = _chunk_rows(layout, cross)
+    sums_bytes = moments.nbytes + (0 if cross is None else cross[1].nbytes)
+    workers = n_workers(len(X), chunk, sums_bytes)
+    _accumulate_threads(layout, moments, X, weights, cross, targets, chunk, workers)
+
+
+def _accumulate_threads(layout, moments, X, weights, cross, targets, chunk, workers):
+    """:func:`accumulate` by ``workers`` threads, in chunks of ``chunk`` rows."""
+    if workers == 1:
+        _accumulate_rows(layout, moments, X, weights, cross, targets, chunk)
+        return
+    # the first range is summed into the caller's arrays, the others apart
+    sums = [(moments, cross)]
+    for _ in range(workers - 1):
+        partial = None if cross is None else (cross[0], np.zeros_like(cross[1]))
+        sums.append((np.zeros_like(moments), partial))
+    bounds = np.linspace(0, len(X), workers + 1).astype(int)
+
+    def work(k):
+        rows = slice(bounds[k], bounds[k + 1])
+        _accumulate_rows(
+            layout,
+            sums[k][0],
+            X[rows],
+            None if weights is None else weights[rows],
+            sums[k][1],
+            None if targets is None else targets[rows],
+            chunk,
+        )
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(work, range(workers)))
+    for partial, partial_cross in sums[1:]:
+        moments += partial
+        if cross is not None:
+            cross[1][...] += partial_cross[1]
+
+
+#: The most bytes of partial sums the worker threads of :func:`accumulate` may
+#: hold beyond the caller's: the moments of degree ``2q`` can be large, and a
+#: thread that would need a copy of more than this is not started.
+MAX_PARTIAL_BYTES = 2**28
+
+
+def n_workers(n_rows, chunk_rows, sums_bytes):
+    """Threads :func:`accumulate` uses: as many as the BLAS may use now (so
+    that ``threadpoolctl.threadpool_limits`` sets them), at most one per chunk
+    of rows, and no more than :data:`MAX_PARTIAL_BYTES` of partial sums allow."""
+    blas = [
+        info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"
+    ]
+    by_memory = 1 + MAX_PARTIAL_BYTES // max(1, sums_bytes)
+    return max(1, min(max(blas, default=1), -(-n_rows // chunk_rows), by_memory))
+
+
+def _chunk_rows(layout, cross):
+    """Rows of a chunk: it holds the ``u`` and ``v`` tables, the weighted
+    ``v`` table and its low rows times a target, one float64 column per row."""
+    n_cross = 0 if cross is None else cross[0].widths[0]
+    return rows_per_chunk(8 * (len(layout.u.codes) + 2 * len(layout.v.codes) + n_cross))
+
+
+def _accumulate_rows(layout, moments, X, weights, cross, targets, chunk):
+    """:func:`accumulate` of all the rows of ``X`` in this thread."""
     u, v, split = layout.u, layout.v, layout.split
     blocks = layout.blocks(moments)
     n_cross = 0
@@ -208,10 +284,7 @@ def accumulate(layout, moments, X, weights, cross=None, targets=None):
         cross_layout, cross = cross
         cross_blocks = cross_layout.blocks(cross)
         n_cross = cross_layout.widths[0]  # the v monomials of degree <= D'
-    # a chunk holds the u and v tables, the weighted v table and its low rows
-    # times a target, one float64 column per row
     heights = (len(u.codes), len(v.codes), len(v.codes), n_cross)
-    chunk = rows_per_chunk(8 * sum(heights))
     U, V, Vw, Vy = (np.empty((h, min(chunk, len(X)))) for h in heights)
     for rows in row_chunks(len(X), chunk):
         U_c = u.values(X[rows, :split], out=U)

@@ -10,9 +10,11 @@ import torch
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from sklearn_attnpoly import AttentionPolynomialRegressor
 from sklearn_attnpoly._polynomial import monomial_exponents, monomials
+from sklearn_attnpoly._solvers import _moments
 from sklearn_attnpoly._solvers._accumulator import MomentAccumulator
 from sklearn_attnpoly._solvers._moments import (
     accumulate,
@@ -74,6 +76,38 @@ def test_moments_in_many_chunks_give_the_same_sums(monkeypatch):
     chunked = np.zeros(layout.n_moments)
     accumulate(layout, chunked, X, w)
     np.testing.assert_allclose(chunked, whole, rtol=1e-13)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("unit_weights", [False, True])
+def test_moments_summed_by_threads_equal_one_thread(workers, unit_weights):
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(2000, 5)), rng.normal(size=(2000, 2))
+    w = None if unit_weights else rng.uniform(0.5, 2.0, size=2000)
+    layout, cross_layout = moment_layout(5, 8), moment_layout(5, 4)
+    sums = {}
+    for threads in (1, workers):
+        mu = np.full(layout.n_moments, 1.0)  # added to, not overwritten
+        nu = np.full((2, cross_layout.n_moments), 1.0)
+        with threadpool_limits(threads, user_api="blas"):
+            # chunks of 37 rows: every thread sums several
+            assert _moments.n_workers(2000, 37, mu.nbytes + nu.nbytes) == threads
+            _moments._accumulate_threads(
+                layout, mu, X, w, (cross_layout, nu), Y, chunk=37, workers=threads
+            )
+        sums[threads] = mu, nu
+    for serial, threaded in zip(sums[1], sums[workers], strict=True):
+        assert not np.array_equal(serial, threaded)  # summed in another order
+        np.testing.assert_allclose(threaded, serial, rtol=1e-12, atol=1e-12)
+
+
+def test_threads_are_those_the_blas_may_use_and_the_memory_allows():
+    with threadpool_limits(1, user_api="blas"):
+        assert _moments.n_workers(10**6, 100, 8) == 1
+    with threadpool_limits(4, user_api="blas"):
+        assert _moments.n_workers(10**6, 100, 8) == 4
+        assert _moments.n_workers(250, 100, 8) == 3  # a thread per chunk
+        assert _moments.n_workers(10**6, 100, _moments.MAX_PARTIAL_BYTES) == 2
 
 
 @pytest.mark.parametrize(
