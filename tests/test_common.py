@@ -42,7 +42,7 @@ ESTIMATORS = [
     AttentionPolynomialRegressor(engine="dense", n_directions=12),
     # softmax attention: the Boltzmann blocks, closed form and gradient
     AttentionPolynomialRegressor(attention="boltzmann"),
-    AttentionPolynomialRegressor(attention="boltzmann", solver="adam", max_epochs=10),
+    AttentionPolynomialRegressor(attention="boltzmann", solver="adam", max_epochs=5),
     # learned directions, few, with short L-BFGS runs: longer ones reach
     # different local optima from duplicated rows and from weights of 2, whose
     # losses agree only to rounding; the cap's warning is asserted

@@ -534,8 +534,10 @@ def max_directions(n_samples, n_features, degree):
 def _score(scoring, Y, prediction, w):
     if callable(scoring):
         return float(scoring(Y, prediction, sample_weight=w))
-    if scoring == "r2":
+    if scoring == "r2" and len(Y) > 1:
         return float(r2_score(Y, prediction, sample_weight=w))
+    if scoring == "r2":  # R^2 needs two rows; one ranks the steps by its error
+        return -float(mean_squared_error(Y, prediction, sample_weight=w))
     if scoring == "neg_mean_squared_error":
         return -float(mean_squared_error(Y, prediction, sample_weight=w))
     raise ValueError(
