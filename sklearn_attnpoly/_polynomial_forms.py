@@ -160,6 +160,7 @@ class PolynomialFormsMixin:
                 (n_directions, degree, n_outputs)
             ``coefficients[i, k - 1]`` multiplies ``(w_i . x)^k``.
         intercept : float or ndarray of shape (n_outputs,)
+            The constant term.
 
         Examples
         --------

@@ -146,8 +146,8 @@ class AttentionPolynomialRegressor(
         ``"neg_mean_squared_error"`` it is relative: the held-out error (``1 -
         R^2``, the MSE) must fall by this fraction, since it spans 1 to 1e-7
         between noisy data and smooth simulators; for a callable ``scoring``
-        it is absolute, as in scikit-learn's early stopping. (``tol`` is the
-        refits' own stopping rule.)
+        it is absolute, as in scikit-learn's early stopping; ``tol`` is the
+        refits' own stopping rule.
     scoring : {"r2", "neg_mean_squared_error"}, callable or None, default=None
         The held-out score (``None``: ``"r2"``), in the network's scaled
         units; a callable is ``scoring(y_true, y_pred, sample_weight=w)``,

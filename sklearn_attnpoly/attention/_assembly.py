@@ -40,6 +40,7 @@ def build_network(
     radius : float
         The bound on ``||x||`` the blocks are built for.
     n_outputs : int, default=1
+        Columns of the readout.
     readout : array-like of shape (n, q, n_outputs), default=None
         The parameter ``beta`` (zeros when None); the network reads
         ``beta / slot_scale``.
@@ -49,13 +50,21 @@ def build_network(
         The readout entries allowed to be non-zero (all when None).
     slot_scale : array-like of shape (q,), default=None
         Per-degree divisor of the readout (ones when None).
-    engine, dtype, attention, inverse_temperature :
-        As :class:`AttentionPolynomialNetwork` takes them.
+    engine : {"structured", "dense"}, default="structured"
+        As :class:`AttentionPolynomialNetwork` takes it.
+    dtype : torch.dtype, default=torch.float64
+        As :class:`AttentionPolynomialNetwork` takes it.
+    attention : {"hardmax", "boltzmann"}, default="hardmax"
+        As :class:`AttentionPolynomialNetwork` takes it.
+    inverse_temperature : float, default=40.0
+        As :class:`AttentionPolynomialNetwork` takes it.
     device : str or torch.device, default="cpu"
+        Where the network is put.
 
     Returns
     -------
     AttentionPolynomialNetwork
+        The network, its parameters set.
 
     Examples
     --------
@@ -91,8 +100,22 @@ def build_network(
 
 @torch.no_grad()
 def network_arrays(module):
-    """The parameters of a network as float64 arrays: ``F``, ``beta`` (as the
-    network reads it, ``readout()``) and ``b``."""
+    """Return a network's parameters as float64 arrays.
+
+    Parameters
+    ----------
+    module : AttentionPolynomialNetwork
+        The network.
+
+    Returns
+    -------
+    F : ndarray of shape (n, d)
+        The directions.
+    beta : ndarray of shape (n, q, n_outputs)
+        The readout as the network reads it (``readout()``).
+    b : ndarray of shape (n_outputs,)
+        The intercept.
+    """
 
     def array(tensor):
         return tensor.detach().cpu().double().numpy()
@@ -102,19 +125,26 @@ def network_arrays(module):
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """What a network is built with, apart from its parameters: the
-    estimator's choices, in one object the solvers receive.
+    """What a network is built with, apart from its parameters.
+
+    The estimator's choices, in one object the solvers receive.
 
     Parameters
     ----------
     degree : int
+        ``q``, the number of blocks.
     radius : float
         The guard radius the blocks are built for.
-    engine : {"structured", "dense"}
-    dtype : torch.dtype
-    attention : {"hardmax", "boltzmann"}
-    inverse_temperature : float
-    device : str
+    engine : {"structured", "dense"}, default="structured"
+        The blocks' computation.
+    dtype : torch.dtype, default=torch.float64
+        The network's precision.
+    attention : {"hardmax", "boltzmann"}, default="hardmax"
+        The blocks' maximum.
+    inverse_temperature : float, default=40.0
+        The Boltzmann blocks' inverse temperature.
+    device : str, default="cpu"
+        Where the network is put.
     """
 
     degree: int
@@ -126,8 +156,23 @@ class NetworkSpec:
     device: str = "cpu"
 
     def build(self, directions, n_outputs=1, **parameters):
-        """:func:`build_network` with this specification; ``parameters`` are
-        its ``readout``, ``intercept``, ``mask`` and ``slot_scale``."""
+        """Build a network of this specification (:func:`build_network`).
+
+        Parameters
+        ----------
+        directions : array-like of shape (n, d)
+            The rows of ``F``.
+        n_outputs : int, default=1
+            Columns of the readout.
+        **parameters : dict
+            :func:`build_network`'s ``readout``, ``intercept``, ``mask`` and
+            ``slot_scale``.
+
+        Returns
+        -------
+        AttentionPolynomialNetwork
+            The network.
+        """
         return build_network(
             directions,
             self.degree,

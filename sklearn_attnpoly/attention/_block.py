@@ -114,6 +114,17 @@ def check_dense_fits(batch, layout, dtype, device):
     :class:`DenseProductBlock` holds about ``DENSE_ARRAYS`` arrays of
     ``batch * n * (n + q + 2)`` entries: its cost is O(batch n^2) in memory
     and time, against O(batch n) for the structured engine.
+
+    Parameters
+    ----------
+    batch : int
+        Rows of the forward pass.
+    layout : TokenLayout
+        The tokens' layout (``n`` tokens of ``width`` entries).
+    dtype : torch.dtype
+        The network's.
+    device : str or torch.device
+        Where the pass runs.
     """
     itemsize = torch.empty((), dtype=dtype).element_size()
     needed = DENSE_ARRAYS * batch * layout.n * layout.width * itemsize

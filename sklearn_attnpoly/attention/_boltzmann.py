@@ -64,10 +64,22 @@ BOLTZMANN_ARRAYS = 3
 
 
 def boltzmann_arrays(degree, gradients):
-    """``(batch, n, n)``-sized arrays alive at once in a chain of ``degree``
-    structured Boltzmann blocks: :data:`BOLTZMANN_ARRAYS`, or, when the
-    forward pass keeps what the backward pass needs, the gaps and weights of
-    every block and one block's working array."""
+    """Count the ``(batch, n, n)`` arrays of a chain of Boltzmann blocks.
+
+    Parameters
+    ----------
+    degree : int
+        The blocks in the chain.
+    gradients : bool
+        Whether the forward pass keeps what the backward pass needs.
+
+    Returns
+    -------
+    int
+        :data:`BOLTZMANN_ARRAYS` alive at once in a forward pass, or, with
+        ``gradients``, the gaps and weights of every block and one block's
+        working array.
+    """
     return 2 * degree + 1 if gradients else BOLTZMANN_ARRAYS
 
 

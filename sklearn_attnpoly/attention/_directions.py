@@ -69,9 +69,21 @@ def ridge_power_matrix(directions, degree):
 
 
 def select_power_slots(directions, degree):
-    """Which powers ``(xi_k . x)**s`` the exact readout uses: an ``(n, q)`` mask.
+    """Return which powers ``(xi_k . x)**s`` the exact readout uses.
 
     A copy of :func:`power_basis`'s mask (see there for the choice).
+
+    Parameters
+    ----------
+    directions : ndarray of shape (n, d)
+        The rows ``xi_k`` of ``F``.
+    degree : int
+        ``q``.
+
+    Returns
+    -------
+    ndarray of shape (n, q) of bool
+        ``[k, s - 1]``: whether the readout uses ``(xi_k . x)**s``.
     """
     return power_basis(directions, degree).mask.copy()
 
@@ -139,11 +151,14 @@ def power_basis(directions, degree):
     Parameters
     ----------
     directions : ndarray of shape (n, d)
+        The rows of ``F``.
     degree : int
+        ``q``.
 
     Returns
     -------
     LatticePowerBasis or PivotedPowerBasis
+        The basis: its ``mask`` and ``coefficients(parts)``.
     """
     directions = np.ascontiguousarray(directions, dtype=np.float64)
     n, d = directions.shape

@@ -168,7 +168,7 @@ def _exact_radius(two_M2, dtype):
 
 
 def slot_rounding_errors(two_M2, a, dtype):
-    """Bounds ``e_k`` on ``|s_k - (-1)^k t^k|`` for the slots (1) of ``|t| <= a``.
+    """Bound ``e_k`` on ``|s_k - (-1)^k t^k|`` for the slots (1) of ``|t| <= a``.
 
     For ``a`` up to :func:`exact_radius`, with ``u`` the unit roundoff and
     ``P_k = a (a^(k-1) + e_{k-1})`` a bound on the product ``|t s_{k-1}|``,
@@ -186,6 +186,15 @@ def slot_rounding_errors(two_M2, a, dtype):
     construction costs: a plain product rounds at ``u a^k``, and ``M_k^2``
     outgrows ``a^k`` in late blocks and for a large guard radius
     (``docs/theory.rst``).
+
+    Parameters
+    ----------
+    two_M2 : sequence of float
+        ``2 M_k^2`` of each block.
+    a : float
+        The bound on ``|t|``.
+    dtype : torch.dtype
+        The precision of the chain (its unit roundoff ``u``).
 
     Returns
     -------

@@ -65,6 +65,7 @@ def parts_from_readout(directions, beta):
     Parameters
     ----------
     directions : ndarray of shape (n, d)
+        The rows of ``F``.
     beta : ndarray of shape (n, q) or (n, q, n_outputs)
         Slot coefficients (signs included, as the network's ``readout()``).
 
@@ -105,6 +106,7 @@ def homogeneous_split(coefficients, exponents):
     coefficients : ndarray of shape (n_monomials, ...)
         Over ``exponents``, in graded order.
     exponents : ndarray of shape (n_monomials, d)
+        The monomials' exponents.
 
     Returns
     -------
@@ -120,14 +122,17 @@ def homogeneous_split(coefficients, exponents):
 
 
 def exact_readout(coefficients, exponents, unit=1.0):
-    """Theorem 3.5's network of a polynomial: the lattice directions, the
-    readout of Lemma 3.3's system (1), and ``b = Q(0)``.
+    """Return Theorem 3.5's network parameters of a polynomial.
+
+    The lattice directions, the readout of Lemma 3.3's system (1), and ``b =
+    Q(0)``.
 
     Parameters
     ----------
     coefficients : ndarray of shape (n_monomials,)
         Over ``exponents`` (every monomial of degree ``<= q``, graded).
     exponents : ndarray of shape (n_monomials, d)
+        The monomials' exponents.
     unit : float, default=1.0
         The network reads ``x / unit``: the degree-``s`` coefficients are
         multiplied by ``unit^s``.
@@ -135,9 +140,13 @@ def exact_readout(coefficients, exponents, unit=1.0):
     Returns
     -------
     directions : ndarray of shape (C(d - 1 + q, q), d)
+        The lattice directions.
     readout : ndarray of shape (n, q, 1)
+        The slot coefficients.
     intercept : ndarray of shape (1,)
+        ``Q(0)``.
     mask : ndarray of shape (n, q) of bool
+        The power basis the readout uses.
     """
     degree = int(exponents.sum(axis=1).max())
     scaled = coefficients * unit ** exponents.sum(axis=1)
