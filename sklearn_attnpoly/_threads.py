@@ -6,10 +6,9 @@ its threads spin, waiting for the next call, for a while after each one. A
 solver that alternates small calls between the libraries -- a chain of blocks
 in torch, then a Gram matrix in numpy, then a small eigendecomposition in
 scipy -- has two or three pools spinning against each other for the same
-cores. On the 2-core machine of ``benchmarks/README.md``, varpro's reduced loss
-at the f2 shape (45000 rows, 24 directions, degree 5) took 110 ms per
-evaluation with every library at one thread, and 650 ms with all of them at
-their default of two (``benchmarks/learned_directions.py --sections threads``).
+cores; varpro ran several times slower at two threads than at one
+(``benchmarks/README.md``, ``python benchmarks/learned_directions.py
+--sections threads``).
 
 The cure is to keep one pool only. :func:`one_pool` sets every library's pool
 to one thread (:mod:`threadpoolctl` for the BLAS and OpenMP libraries, and
