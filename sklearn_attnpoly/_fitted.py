@@ -16,6 +16,18 @@ from ._solvers._training import make_net
 #: The fitted attributes a solver may leave or not; removed when the new fit
 #: has none, so that no attribute of an earlier fit survives a refit.
 _OPTIONAL = ("alpha_", "loss_curve_", "target_range_", "validation_score_")
+#: Every attribute :func:`store_network` sets but the data's own.
+NETWORK_ATTRIBUTES = (
+    "net_",
+    "scaling_",
+    "target_scaling_",
+    "guard_radius_",
+    "n_outputs_",
+    "n_directions_",
+    "device_",
+    "n_iter_",
+    *_OPTIONAL,
+)
 
 
 def store_network(
@@ -93,3 +105,10 @@ def store_network(
     if target_range is not None:
         estimator.target_range_ = np.asarray(target_range, dtype=float)
     return estimator
+
+
+def clear_network(estimator):
+    """Remove a fitted network and what describes it (:data:`NETWORK_ATTRIBUTES`),
+    leaving the data's own fitted attributes (``n_features_in_``, ``moments_``)."""
+    for name in NETWORK_ATTRIBUTES:
+        vars(estimator).pop(name, None)

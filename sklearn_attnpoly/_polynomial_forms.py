@@ -13,7 +13,6 @@ import math
 from numbers import Real
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
 from ._fitted import store_network
 from ._polynomial import (
@@ -36,7 +35,8 @@ from .attention import (
 class PolynomialFormsMixin:
     """``from_polynomial``, ``to_polynomial`` and ``to_ridge_form`` for an
     estimator whose fitted state is set by
-    :func:`~sklearn_attnpoly._fitted.store_network`."""
+    :func:`~sklearn_attnpoly._fitted.store_network` and whose
+    ``_check_solved`` makes sure it is."""
 
     @classmethod
     def from_polynomial(
@@ -137,7 +137,7 @@ class PolynomialFormsMixin:
             of scale ``1e155`` make a degree-2 coefficient about ``1e-310``
             times a term of ``1e310``); ``predict`` is not affected.
         """
-        check_is_fitted(self)
+        self._check_solved()
         coef, exponents = caller_polynomial(
             self.net_.module_, self.scaling_, self.target_scaling_
         )
@@ -175,7 +175,7 @@ class PolynomialFormsMixin:
         >>> bool(np.allclose(ridge, est.predict(X)))
         True
         """
-        check_is_fitted(self)
+        self._check_solved()
         directions, coefficients, intercept = caller_ridge_form(
             self.net_.module_, self.scaling_, self.target_scaling_
         )

@@ -19,7 +19,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import resolve_device
-from ._fitted import store_network
+from ._fitted import clear_network, store_network
 from ._guard import (
     apply_out_of_bound_policy,
     check_extrapolation,
@@ -455,13 +455,18 @@ class AttentionPolynomialRegressor(
         For ``solver="lstsq"`` only. The rows are kept as their weighted
         moments (:attr:`moments_`, float64): after any number of calls the
         model is the one :meth:`fit` gives on all the rows at once, to
-        rounding. Each call solves the system of the moments so far.
+        rounding. The ``p x p`` system of the moments is solved once, at the
+        first :meth:`predict`, :meth:`score`, :meth:`to_polynomial`,
+        :meth:`to_ridge_form` or :attr:`error_bound_` after the last call,
+        not at every call (at the paper's f2 size it costs about as much as a
+        batch of 100 000 rows); until then the network's attributes
+        (``net_``, ``scaling_``, ...) are absent.
 
         The first call fixes ``n_features_in_``, the number of targets and
         the frame of the sums (its batch's scaling); later rows are summed
         exactly however far out, and the model is built for a radius that
-        holds every row. A call after :meth:`fit` starts a new sum. A call
-        that raises changes nothing.
+        holds every row. A call after :meth:`fit` starts a new sum. A call,
+        or a solve, that raises changes nothing.
 
         Parameters
         ----------
@@ -492,10 +497,12 @@ class AttentionPolynomialRegressor(
             X, Y, w = validate_fit_data(
                 self, X, y, sample_weight, reset=moments is None
             )
-        if incremental:
-            self.moments_ = moments = accumulate_batch(
+        if incremental:  # the solve waits for the first prediction
+            self.moments_ = accumulate_batch(
                 moments, X, Y, w, degree=self.degree, bound=self.bound
             )
+            clear_network(self)
+            return self
         if moments is not None:
             return fit_from_accumulated(self, moments)
         scaling, target_scaling, radius = fit_frames(X, Y, w, self.scaling, self.bound)
@@ -553,7 +560,7 @@ class AttentionPolynomialRegressor(
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predictions.
         """
-        check_is_fitted(self)
+        self._check_solved()
         X = validate_data(self, X, reset=False, dtype=np.float64)
         X_scaled, exponents = apply_out_of_bound_policy(
             self.scaling_.transform(X), self.guard_radius_, self.out_of_bound
@@ -573,10 +580,19 @@ class AttentionPolynomialRegressor(
 
         See the class's Attributes.
         """
+        self._check_solved()
         bound = self.net_.module_.error_bound() * self.target_scaling_.scale
         return float(bound[0]) if self.n_outputs_ == 1 else bound
 
     # -- helpers ---------------------------------------------------------------
+
+    def _check_solved(self):
+        """``check_is_fitted``, then the solve that :meth:`partial_fit` leaves
+        to the first prediction: the moments summed so far are solved once,
+        however many batches they hold (a solve that raises sets nothing)."""
+        check_is_fitted(self)
+        if "net_" not in vars(self):
+            fit_from_accumulated(self, self.moments_)
 
     def _start(self, shape, radius):
         """Before a solve: the size and precision checks, then the network's

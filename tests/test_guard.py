@@ -84,6 +84,7 @@ def test_partial_fit_and_the_cv_refit_know_the_range_of_every_row():
     stream = AttentionPolynomialRegressor(degree=3)
     for rows in np.array_split(np.arange(900), 3):
         stream.partial_fit(X[rows], y[rows])
+    stream.predict(X[:1])  # the solve, at the first prediction
     np.testing.assert_array_equal(stream.target_range_, [[y.min()], [y.max()]])
     cv = AttentionPolynomialRegressorCV(degrees=(2, 3), cv=3).fit(X, y)
     np.testing.assert_array_equal(

@@ -1035,6 +1035,7 @@ def test_one_partial_fit_is_fit():
     X, y, w, X_test = _data(seed=1)
     once = AttentionPolynomialRegressor(degree=2).partial_fit(X, y, sample_weight=w)
     whole = AttentionPolynomialRegressor(degree=2).fit(X, y, sample_weight=w)
+    once.predict(X_test[:1])  # the solve, at the first prediction
     np.testing.assert_allclose(once.scaling_.shift, whole.scaling_.shift, rtol=1e-13)
     np.testing.assert_allclose(once.scaling_.scale, whole.scaling_.scale, rtol=1e-13)
     _same_model(once, whole, X_test, rtol=1e-11)
@@ -1056,14 +1057,17 @@ def test_later_batches_far_outside_the_first_are_summed_exactly():
     ).max() <= pieces.bound * (1 + 1e-12)
 
 
-def test_each_call_solves_for_the_rows_so_far():
+def test_the_solve_waits_for_the_first_prediction():
     X, y, _, X_test = _data(seed=3)
     est = AttentionPolynomialRegressor(degree=2).partial_fit(X[:600], y[:600])
-    first = est.predict(X_test)
+    assert "net_" not in vars(est) and "moments_" in vars(est)
+    first = est.predict(X_test)  # solves the sums
+    assert "net_" in vars(est)
     _same_model(
         est, AttentionPolynomialRegressor(degree=2).fit(X[:600], y[:600]), X_test
     )
     est.partial_fit(X[600:], y[600:])
+    assert "net_" not in vars(est)  # stale: solved again at the next prediction
     _same_model(est, AttentionPolynomialRegressor(degree=2).fit(X, y), X_test)
     assert not np.allclose(first, est.predict(X_test))
     assert not hasattr(AttentionPolynomialRegressor, "__getattr__")
@@ -1154,9 +1158,9 @@ def test_dask_fit_checks_its_chunks(dask_client):
         AttentionPolynomialRegressor(solver="adam").fit(da.from_array(X), y)
 
 
-def test_a_failed_solve_adds_nothing(monkeypatch):
+def test_a_failed_solve_sets_nothing_and_is_tried_again(monkeypatch):
     X, y, _, X_test = _data(seed=10)
-    est = AttentionPolynomialRegressor(degree=2).partial_fit(X[:500], y[:500])
+    est = AttentionPolynomialRegressor(degree=2).partial_fit(X, y)
     before = dict(vars(est))
 
     def fail(*args, **kwargs):
@@ -1166,13 +1170,22 @@ def test_a_failed_solve_adds_nothing(monkeypatch):
         "sklearn_attnpoly._solvers._dispatch.readout_from_moments", fail
     )
     with pytest.raises(MemoryError, match="no room"):
-        est.partial_fit(X[500:], y[500:])
-    assert vars(est).keys() == before.keys()
+        est.predict(X_test)
+    assert vars(est).keys() == before.keys()  # nothing half-solved
     assert all(vars(est)[key] is before[key] for key in before)
     monkeypatch.undo()
-    est.partial_fit(X[500:], y[500:])  # the batch, added once
     expected = AttentionPolynomialRegressor(degree=2).fit(X, y).predict(X_test)
     np.testing.assert_allclose(est.predict(X_test), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_a_failed_batch_adds_nothing():
+    X, y, _, X_test = _data(seed=10)
+    est = AttentionPolynomialRegressor(degree=2).partial_fit(X[:500], y[:500])
+    before = dict(vars(est))
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(X[500:, :2], y[500:])
+    assert vars(est).keys() == before.keys()
+    assert all(vars(est)[key] is before[key] for key in before)
 
 
 # == Beyond the guard radius =======================================================
