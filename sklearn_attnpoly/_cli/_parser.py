@@ -4,7 +4,6 @@ import argparse
 import math
 from pathlib import Path
 
-from .._regressor import AttentionPolynomialRegressor
 from ._fit_csv import fit_csv
 from ._paper_commands import demo, reproduce
 
@@ -161,8 +160,9 @@ def _add_fit(sub):
     fit.add_argument(
         "--alpha",
         type=_non_negative_number,
-        default=AttentionPolynomialRegressor().alpha,
-        help="ridge strength of the readout (default: %(default)g)",
+        default=None,
+        help="ridge strength of the readout (default: 1e-8, a numerical "
+        "safeguard)",
     )
     fit.add_argument(
         "--max-epochs",

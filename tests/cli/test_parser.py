@@ -4,6 +4,7 @@ arguments are usage errors, exit status 2."""
 import pytest
 
 from sklearn_attnpoly import _cli as cli
+from sklearn_attnpoly._cli._parser import build_parser
 
 
 @pytest.mark.parametrize(
@@ -45,3 +46,12 @@ def test_usage_errors_exit_2(capsys):
         cli.main(["fit", "data.csv", "--degree", "2"])
     assert exc.value.code == 2
     assert "the following arguments are required: --target" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["reproduce"], ["fit"]])
+def test_every_help_page_prints(command, capsys):
+    # the documentation's command line page is these pages, printed
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([*command, "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: ")
