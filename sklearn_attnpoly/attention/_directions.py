@@ -69,7 +69,7 @@ def ridge_power_matrix(directions, degree):
 
 
 def select_power_slots(directions, degree):
-    """Return which powers ``(xi_k . x)**s`` the exact readout uses.
+    """Return the mask of the ridge powers the exact readout uses.
 
     A copy of :func:`power_basis`'s mask (see there for the choice).
 
