@@ -161,8 +161,7 @@ def _add_fit(sub):
         "--alpha",
         type=_non_negative_number,
         default=None,
-        help="ridge strength of the readout (default: 1e-8, a numerical "
-        "safeguard)",
+        help="ridge strength of the readout (default: 1e-8, a numerical safeguard)",
     )
     fit.add_argument(
         "--max-epochs",
