@@ -40,7 +40,6 @@ def store_network(
     n_features,
     n_samples=0,
     target_range=None,
-    seed=0,
 ):
     """Set ``estimator``'s fitted attributes from a solver's result.
 
@@ -60,8 +59,6 @@ def store_network(
     target_range : ndarray of shape (2, n_outputs), default=None
         The smallest and largest training target per output (None for a
         model built from a polynomial, with no training rows).
-    seed : int, default=0
-        The net's shuffling seed.
     """
     n_outputs = len(fit.intercept)
     net = fit.net
@@ -84,7 +81,7 @@ def store_network(
             device=spec.device,
             callbacks=copy.deepcopy(list(estimator.callbacks or [])),
             verbose=estimator.verbose,
-            seed=seed,
+            seed=0,  # the net only predicts: the trained nets come with the fit
         )
     estimator.net_ = net
     estimator.n_features_in_ = n_features
