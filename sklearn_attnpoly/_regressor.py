@@ -489,8 +489,9 @@ class AttentionPolynomialRegressor(
         dask = is_dask_array(X)
         source = "Dask arrays" if dask else "partial_fit" if incremental else "rows"
         check_solver_options(self.solver, self.n_directions, self.scaling, source)
-        moments = vars(self).pop("moments_", None) if incremental else None
-        vars(self).pop("moments_", None)  # fit, or Dask: a new sum
+        moments = vars(self).pop("moments_", None)
+        if not incremental:  # fit, or Dask: a new sum
+            moments = None
         if dask:
             moments = dask_moments(X, y, sample_weight, degree=self.degree)
         else:

@@ -20,9 +20,10 @@ No solver sees an estimator.
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from .._sizes import check_fit_memory
-from ..attention import lattice_directions
+from ..attention import lattice_directions, network_parameters
 from ._readout import readout_from_moments, solve_readout
 from ._training import make_net, slot_sizes, train_network
 from ._varpro import ALPHAS, ReducedLoss, fit_varpro, max_directions
@@ -203,9 +204,7 @@ def fit_network(
     alpha = SAFEGUARD_ALPHA if alpha is None else alpha
     if solver == "lstsq":
         readout = solve_readout(X, Y, sample_weight, directions, spec.degree, alpha)
-        return NetworkFit(
-            directions, readout.beta, readout.intercept, readout.mask, alpha=alpha
-        )
+        return _closed_form(directions, readout, alpha)
     if readout_init == "lstsq":
         start = solve_readout(X, Y, sample_weight, directions, spec.degree, alpha)
         beta, b = start.beta, start.intercept
@@ -213,15 +212,11 @@ def fit_network(
         beta, b = np.zeros((len(directions), spec.degree, n_outputs)), None
     module = spec.build(directions, n_outputs, readout=beta, intercept=b)
     seed = int(rng.randint(np.iinfo(np.int32).max))
-    if scale_slots:
+    if scale_slots:  # the same function: beta in the scaled slots' units
         scale = slot_sizes(module, X, sample_weight, rng)
-        module = spec.build(
-            directions,
-            n_outputs,
-            readout=beta * scale[:, None],
-            intercept=b,
-            slot_scale=scale,
-        )
+        with torch.no_grad():
+            module.slot_scale.copy_(torch.as_tensor(scale))
+            module.beta.mul_(module.slot_scale[:, None])
     net = make_net(
         module,
         solver=solver,
@@ -232,7 +227,7 @@ def fit_network(
     )
     n_iter, loss_curve = train_network(net, X, Y, sample_weight)
     return NetworkFit(
-        *_parameters(net.module_),
+        **network_parameters(net.module_),
         n_iter=n_iter,
         loss_curve=loss_curve,
         net=net,
@@ -259,9 +254,7 @@ def fit_from_moments(moments, *, spec, directions, alpha):
     """
     alpha = SAFEGUARD_ALPHA if alpha is None else alpha
     readout = readout_from_moments(moments, directions, spec.degree, alpha)
-    return NetworkFit(
-        directions, readout.beta, readout.intercept, readout.mask, alpha=alpha
-    )
+    return _closed_form(directions, readout, alpha)
 
 
 def _fit_varpro(X, Y, sample_weight, spec, n_directions, alpha, options):
@@ -285,17 +278,8 @@ def _fit_varpro(X, Y, sample_weight, spec, n_directions, alpha, options):
     )
 
 
-def _parameters(module):
-    """A trained module's ``F``, ``beta`` parameter, ``b``, mask and slot
-    scale, as float64 arrays."""
-
-    def array(tensor):
-        return tensor.detach().cpu().double().numpy()
-
-    return (
-        array(module.F),
-        array(module.beta),
-        array(module.b),
-        array(module.mask).astype(bool),
-        array(module.slot_scale),
+def _closed_form(directions, readout, alpha):
+    """The :class:`NetworkFit` of a closed-form :class:`Readout`."""
+    return NetworkFit(
+        directions, readout.beta, readout.intercept, readout.mask, alpha=alpha
     )

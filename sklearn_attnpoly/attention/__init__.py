@@ -20,7 +20,7 @@ build the network from them. The rest of the package imports this floor
 through this module only.
 """
 
-from ._assembly import NetworkSpec, build_network, network_arrays
+from ._assembly import NetworkSpec, build_network, network_arrays, network_parameters
 from ._block import (
     DenseProductBlock,
     StructuredProductBlock,
@@ -55,6 +55,7 @@ __all__ = [
     "lattice_directions",
     "lemma_3_1_weights",
     "network_arrays",
+    "network_parameters",
     "parts_from_readout",
     "power_basis",
     "readout_from_parts",

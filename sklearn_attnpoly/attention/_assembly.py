@@ -116,11 +116,40 @@ def network_arrays(module):
     b : ndarray of shape (n_outputs,)
         The intercept.
     """
+    return _numpy(module.F), _numpy(module.readout()), _numpy(module.b)
 
-    def array(tensor):
-        return tensor.detach().cpu().double().numpy()
 
-    return array(module.F), array(module.readout()), array(module.b)
+@torch.no_grad()
+def network_parameters(module):
+    """Return what :func:`build_network` takes to rebuild ``module``.
+
+    The inverse of :func:`build_network` for a network's own parameters and
+    buffers: ``build_network(F, q, radius=..., **network_parameters(m))`` is
+    ``m`` again.
+
+    Parameters
+    ----------
+    module : AttentionPolynomialNetwork
+        The network.
+
+    Returns
+    -------
+    dict
+        ``directions`` ``(n, d)``, ``readout`` (the parameter ``beta``, ``(n,
+        q, n_outputs)``), ``intercept`` ``(n_outputs,)``, ``mask`` ``(n, q)``
+        of bool and ``slot_scale`` ``(q,)``, as float64 (bool) arrays.
+    """
+    return {
+        "directions": _numpy(module.F),
+        "readout": _numpy(module.beta),
+        "intercept": _numpy(module.b),
+        "mask": module.mask.detach().cpu().numpy().astype(bool),
+        "slot_scale": _numpy(module.slot_scale),
+    }
+
+
+def _numpy(tensor):
+    return tensor.detach().cpu().double().numpy()
 
 
 @dataclass(frozen=True)
