@@ -22,7 +22,12 @@ that ``import sklearn_attnpoly`` loads neither it nor matplotlib;
 from ._one_layer import OneLayerTransformerRegressor
 from ._regressor import AttentionPolynomialRegressor
 from ._regressor_cv import AttentionPolynomialRegressorCV
-from ._warnings import BoltzmannErrorWarning, ExtrapolationWarning, OutOfBoundWarning
+from ._warnings import (
+    BoltzmannErrorWarning,
+    ExtrapolationWarning,
+    OutOfBoundWarning,
+    PrecisionWarning,
+)
 from .attention import AttentionPolynomialNetwork
 
 __version__ = "0.2.0.dev0"
@@ -35,5 +40,6 @@ __all__ = [
     "ExtrapolationWarning",
     "OneLayerTransformerRegressor",
     "OutOfBoundWarning",
+    "PrecisionWarning",
     "__version__",
 ]

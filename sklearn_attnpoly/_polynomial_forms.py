@@ -10,11 +10,14 @@ parameters itself is :mod:`~sklearn_attnpoly.attention._polynomial_map`'s.
 """
 
 import math
+import warnings
 from numbers import Real
 
 import numpy as np
+import torch
 
 from ._fitted import store_network
+from ._guard import RELATIVE_TOLERANCE
 from ._polynomial import (
     monomial_exponents,
     substitute_affine,
@@ -24,6 +27,7 @@ from ._polynomial import (
 from ._scaling import AffineScaling, TargetScaling
 from ._sizes import check_polynomial_fits
 from ._solvers._dispatch import NetworkFit
+from ._warnings import PrecisionWarning
 from .attention import (
     exact_readout,
     network_arrays,
@@ -213,7 +217,11 @@ def caller_polynomial(module, scaling, target_scaling):
     shift, scale = scaling.shift, scaling.scale
     try:
         with np.errstate(over="raise", divide="raise", invalid="raise"):
-            return substitute_affine(coef, exponents, shift, scale), exponents
+            coef = substitute_affine(coef, exponents, shift, scale)
+        # each monomial's size at the data's mean, where the terms cancel
+        at_mean = np.exp(exponents @ np.log(np.maximum(np.abs(shift), 1e-300)))
+        _warn_if_cancelling(np.abs(coef).T @ at_mean, target_scaling, scaling)
+        return coef, exponents
     except FloatingPointError:
         raise ValueError(
             "The fitted polynomial's coefficients in the units of X "
@@ -266,4 +274,38 @@ def caller_ridge_form(module, scaling, target_scaling):
         ) from None
     scale, mean = target_scaling.scale, target_scaling.mean
     intercept = (b + expanded[:, 0].sum(axis=0)) * scale + mean
-    return directions, expanded[:, 1:] * scale, intercept
+    coefficients = expanded[:, 1:] * scale
+    # each term's size at the data's mean, where the terms cancel
+    powers = np.abs(offsets)[:, None] ** np.arange(1, q + 1)  # |w_i . mean|^j
+    terms = np.abs(intercept) + np.einsum("nk,nko->o", powers, np.abs(coefficients))
+    _warn_if_cancelling(terms, target_scaling, scaling)
+    return directions, coefficients, intercept
+
+
+def _warn_if_cancelling(terms, target_scaling, scaling):
+    """Warn (:class:`PrecisionWarning`) when a form expanded in the units of X
+    is a sum of terms so much larger, at the data, than the targets' spread
+    that float64 rounding of the sum exceeds 1e-6 of that spread.
+
+    Parameters
+    ----------
+    terms : ndarray of shape (n_outputs,)
+        The sum of the terms' absolute values at the data's mean.
+    target_scaling, scaling : TargetScaling, AffineScaling
+        The frames the network works in.
+    """
+    lost = float(np.max(np.finfo(float).eps * terms / target_scaling.scale))
+    tolerance = RELATIVE_TOLERANCE[torch.float64]
+    if lost > tolerance:
+        ratio = np.max(np.abs(scaling.shift) / scaling.scale)
+        warnings.warn(
+            "In the units of X the fitted model is a sum of terms that cancel "
+            f"near the data (|mean| / spread of X up to {ratio:.3g}, the spread "
+            "as the network scales X): "
+            f"evaluated there, they lose about {lost:.2g} of the targets' "
+            f"spread to rounding, above the {tolerance:g} expected of float64. "
+            "Centre X (e.g. subtract its mean) before fitting to read the "
+            "coefficients; predict is not affected.",
+            PrecisionWarning,
+            stacklevel=3,
+        )

@@ -30,3 +30,14 @@ class ExtrapolationWarning(UserWarning):
     errors. Silence it with ``warnings.simplefilter("ignore",
     ExtrapolationWarning)``.
     """
+
+
+class PrecisionWarning(UserWarning):
+    """Warn that coefficients in the units of X cancel near the data.
+
+    Raised by ``to_polynomial`` and ``to_ridge_form`` when, with X's mean far
+    from the origin against its spread, the expanded form is a sum of terms
+    so large that evaluating it at the data loses more than 1e-6 of the
+    targets' spread to float64 rounding. Centre X before fitting to read
+    coefficients that keep their digits; ``predict`` is not affected.
+    """

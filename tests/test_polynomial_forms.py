@@ -1,12 +1,13 @@
 """The fitted model in its ridge form, and the size check of its monomials."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_attnpoly import AttentionPolynomialRegressor
+from sklearn_attnpoly import AttentionPolynomialRegressor, PrecisionWarning
 from sklearn_attnpoly._polynomial import evaluate
 
 
@@ -83,3 +84,30 @@ def test_monomials_that_will_not_fit_are_refused_before_any_is_listed():
         rtol=1e-8,
         atol=1e-8 * np.abs(y).max(),
     )
+
+
+@pytest.mark.parametrize("form", ["to_polynomial", "to_ridge_form"])
+def test_coefficients_that_cancel_near_the_data_warn(form):
+    """X's mean 1e3 against a spread of 1e-2: in X's units the cubic's terms
+    are ~1e15 times the targets near the data, and their sum there is
+    rounding. Said, with the fix; centred, the same data is silent."""
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(100, 2))
+    y = Z[:, 0] ** 3 - Z[:, 1] + 0.1 * rng.normal(size=100)
+    far = AttentionPolynomialRegressor(3, n_directions=3, random_state=0)
+    far.fit(1e3 + 1e-2 * Z, y)
+    with pytest.warns(
+        PrecisionWarning,
+        match=r"^In the units of X the fitted model is a sum of terms that cancel "
+        r"near the data \(\|mean\| / spread of X up to \S+, the spread as the "
+        r"network scales X\): evaluated there, they lose about \S+ of the "
+        r"targets' spread to rounding, above the 1e-06 expected of float64\. "
+        r"Centre X \(e\.g\. subtract its mean\) before fitting to read the "
+        r"coefficients; predict is not affected\.$",
+    ):
+        getattr(far, form)()
+    near = AttentionPolynomialRegressor(3, n_directions=3, random_state=0)
+    near.fit(1e-2 * Z, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        getattr(near, form)()
