@@ -15,6 +15,13 @@ its per-row arrays together, and takes :func:`rows_per_chunk` rows: about
 #: chosen by ``python benchmarks/chunks.py`` (measured in
 #: ``benchmarks/README.md``).
 CHUNK_BYTES = 2**23
+#: Bytes of a chunk that elementwise work reads many times over (the varpro
+#: solver's slots, centred, scaled and differentiated in place): about a
+#: core's own (L2) cache, so that those passes are not bound by memory.
+#: Measured at f2's shape with 24 directions (``python
+#: benchmarks/learned_directions.py --sections threads``): chunks of 256 to
+#: 1024 rows (0.3 to 1.2 MB) took the same time, 4096 rows 15 % longer.
+CACHE_CHUNK_BYTES = 2**21
 
 
 def rows_per_chunk(row_bytes, chunk_bytes=None):

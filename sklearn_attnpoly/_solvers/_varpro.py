@@ -47,15 +47,19 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg
+import scipy.linalg.blas
 import scipy.optimize
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import mean_squared_error, r2_score
 
+from .. import _chunks as chunk_policy
 from .._chunks import row_chunks, rows_per_chunk
 from .._threads import one_pool, parallel_map
-from ..attention import build_network, slot_signs
+from ..attention import build_network
 from ._loo_ridge import EigenRidge, LooRidge
+from ._readout import RCOND
 
 #: The growth adds ``ceil(n / GROWTH_STEPS)`` directions per step: one at a
 #: time for a few directions, in larger batches for many.
@@ -88,9 +92,6 @@ MIN_SUBSAMPLE = 5000
 #: The mean relative decrease of ``J`` per iteration is measured over this
 #: many iterations.
 TOL_WINDOW = 10
-#: The slots of all rows are kept between the two passes of an evaluation
-#: when they take at most this many bytes, and computed again otherwise.
-SLOT_CACHE_BYTES = 2**26
 #: The default grid of the readout's ridge, for weights that sum to 1 and
 #: standardised slots: from the numerical safeguard (``RCOND``) to a penalty
 #: as large as the whole weighted loss of a unit coefficient.
@@ -100,18 +101,24 @@ ALPHAS = np.logspace(-10, 0, 11)
 class ReducedLoss:
     """``J(F)``, its envelope gradient and the optimal readout, for fixed rows.
 
-    The slots come from the module's frozen chain, in its dtype and on its
-    device; the small dense algebra around them (Gram matrix, ridge, gradient)
-    is done in float64 NumPy. Both passes over the rows take chunks, which
-    :func:`~sklearn_attnpoly._threads.parallel_map` spreads over the threads
-    of :func:`~sklearn_attnpoly._threads.one_pool` and reduces in order, so
-    the numbers do not depend on the threads.
+    For the exact blocks (``attention="hardmax"``) the slots are the powers
+    ``(-1)^k t^k`` the chain writes inside its radius (Lemma 3.1), computed
+    directly in float64; for softmax blocks they come from the module's
+    chain, in its dtype. Both passes over the rows hold a chunk's arrays
+    slot-major and transposed, ``(q n, rows)``, so that each power is one
+    contiguous product and the Gram matrix one symmetric rank-k update
+    (``dsyrk``); chunks are sized to stay in a core's cache
+    (:data:`~sklearn_attnpoly._chunks.CACHE_CHUNK_BYTES`), and the second
+    pass computes the slots again rather than reading them back from memory.
+    :func:`~sklearn_attnpoly._threads.parallel_map` spreads the chunks over
+    the threads of :func:`~sklearn_attnpoly._threads.one_pool` and they are
+    reduced in order, so the numbers do not depend on the threads.
 
     Parameters
     ----------
     module : AttentionPolynomialNetwork
-        The network whose frozen chain computes the slots; its ``F`` is
-        overwritten by each evaluation.
+        The network of the slots: its degree, attention and chain; for
+        softmax blocks its ``F`` is overwritten by each evaluation.
     X : ndarray of shape (n_samples, n_features)
         Scaled inputs, inside the blocks' radius.
     Y : ndarray of shape (n_samples, n_outputs)
@@ -126,15 +133,15 @@ class ReducedLoss:
 
     def __init__(self, module, X, Y, sample_weight, alpha):
         self.module = module
-        self.X = np.asarray(X, dtype=np.float64)
-        self.X_module = torch.as_tensor(self.X, dtype=module.F.dtype).to(
-            module.F.device
-        )
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.Y = np.asarray(Y, dtype=np.float64).reshape(len(self.X), -1)
         self.row_weight = np.asarray(sample_weight, dtype=np.float64)
         self.w = self.row_weight / self.row_weight.sum()
+        # equal weights: sqrt(w) is one number, applied once to the Gram matrix
+        self.equal_weights = bool(len(self.w)) and bool(np.all(self.w == self.w[0]))
         self.alpha = float(alpha)
         self.degree = module.degree
+        self.powers = module.attention == "hardmax"
         self.y_mean = self.w @ self.Y
         self.Y_centred = self.Y - self.y_mean
 
@@ -175,67 +182,99 @@ class ReducedLoss:
         return view
 
     def _chunks(self, n):
-        # a row's slots, their gradient and its projections, besides the
-        # chain's own arrays
-        row_bytes = self.module.row_bytes() + 8 * (3 * n * self.degree + n)
-        return list(row_chunks(len(self.X), rows_per_chunk(row_bytes)))
-
-    @torch.no_grad()
-    def _slots(self, rows):
-        """``(rows, q n)``: the chain's slots of the rows, slot-major
-        (``[:, k n + i] = s_(k+1)(t_i)``, the chain's own layout: no copy)."""
-        slots = self.module.slots(self.X_module[rows]).transpose(1, 2)
-        return np.asarray(slots.reshape(len(slots), -1).cpu(), dtype=np.float64)
+        # a row's slots and their gradient, its t, x and y
+        p, (d, o) = n * self.degree, (self.X.shape[1], self.Y.shape[1])
+        row_bytes = 8 * (2 * p + n + d + 2 * o)
+        if not self.powers:
+            row_bytes += self.module.row_bytes()
+        chunk_bytes = chunk_policy.CACHE_CHUNK_BYTES
+        return list(row_chunks(len(self.X), rows_per_chunk(row_bytes, chunk_bytes)))
 
     def _set(self, F):
-        F = np.asarray(F, dtype=np.float64)
-        with torch.no_grad():
-            self.module.F.copy_(torch.as_tensor(F, dtype=self.module.F.dtype))
+        F = np.ascontiguousarray(F, dtype=np.float64)
+        if not self.powers:
+            with torch.no_grad():
+                self.module.F.copy_(torch.as_tensor(F, dtype=self.module.F.dtype))
         return F
 
-    def _chunk_moments(self, rows):
-        """A chunk's weight, weighted mean of the slots, Gram matrix and cross
-        products about that mean, and its slots."""
-        S = self._slots(rows)
+    def _slots(self, F, rows):
+        """``(q n, rows)``: the slots of the rows, slot-major (``[k n + i] =
+        s_(k+1)(t_i)``)."""
+        X = self.X[rows]
+        q, n = self.degree, len(F)
+        if self.powers:
+            P = np.empty((q, n, len(X)))
+            np.matmul(F, X.T, out=P[0])
+            np.negative(P[0], out=P[0])  # s_1 = -t, s_k = s_(k-1) (-t)
+            for k in range(1, q):
+                np.multiply(P[k - 1], P[0], out=P[k])
+            return P.reshape(q * n, len(X))
+        x = torch.as_tensor(X, dtype=self.module.F.dtype, device=self.module.F.device)
+        with torch.no_grad():
+            slots = self.module.slots(x).permute(2, 1, 0).reshape(q * n, len(X))
+        return np.asarray(slots.cpu(), dtype=np.float64)
+
+    def _chunk_moments(self, F, rows):
+        """A chunk's weight, weighted mean of the slots, Gram matrix (its
+        upper triangle) and cross products about that mean."""
+        A = self._slots(F, rows)
         w = self.w[rows]
         weight = w.sum()
-        mean = (w @ S) / weight
-        root = np.sqrt(w)[:, None]
-        Z = root * (S - mean)
-        return weight, mean, Z.T @ Z, Z.T @ (root * self.Y_centred[rows]), S
+        mean = (A @ w) / weight
+        A -= mean[:, None]
+        Y = self.Y_centred[rows]
+        if self.equal_weights:  # sqrt(w) once, on the products
+            scale = float(w[0])
+        else:
+            root = np.sqrt(w)
+            A *= root
+            Y, scale = root[:, None] * Y, 1.0
+        # A^T is Fortran-ordered: dsyrk reads it without a copy
+        gram = scipy.linalg.blas.dsyrk(scale, A.T, trans=1, lower=0)
+        return weight, mean, gram, scale * (A @ Y)
 
     def _moments(self, F):
         """The slots' weighted mean, spread, correlation matrix and correlation
         with the targets, merged from the chunks' (Chan et al.'s pairwise
-        update), and the slots when :data:`SLOT_CACHE_BYTES` holds them."""
+        update)."""
         F = self._set(F)
         chunks = self._chunks(len(F))
-        parts = parallel_map(self._chunk_moments, chunks)
+        parts = parallel_map(lambda rows: self._chunk_moments(F, rows), chunks)
         weights = np.array([part[0] for part in parts])
         means = np.array([part[1] for part in parts])
         mean = (weights @ means) / weights.sum()
         gram = sum(part[2] for part in parts)
+        gram += np.triu(gram, 1).T
         cross = sum(part[3] for part in parts)
-        for (_, chunk_mean, _, _, _), rows, weight in zip(
-            parts, chunks, weights, strict=True
-        ):
-            offset = chunk_mean - mean
-            gram += weight * np.outer(offset, offset)
+        offsets = means - mean
+        gram += (weights[:, None] * offsets).T @ offsets
+        for offset, rows in zip(offsets, chunks, strict=True):
             cross += np.outer(offset, self.w[rows] @ self.Y_centred[rows])
         spread = np.sqrt(np.clip(np.diag(gram), 0.0, None))
         spread[spread == 0] = 1.0
         correlation = gram / spread[:, None] / spread[None, :]
         rhs = cross / spread[:, None]
-        slots = [part[4] for part in parts]
-        if sum(S.nbytes for S in slots) > SLOT_CACHE_BYTES:
-            slots = [None] * len(chunks)
-        return F, chunks, slots, mean, spread, correlation, rhs
+        return F, chunks, mean, spread, correlation, rhs
 
     def _readout(self, beta_flat, mean, n):
         """``beta`` of shape ``(n, q, n_outputs)`` and ``b`` from the
         slot-major coefficients of the centred slots."""
         beta = beta_flat.reshape(self.degree, n, -1).transpose(1, 0, 2)
         return np.ascontiguousarray(beta), self.y_mean - mean @ beta_flat
+
+    def _ridge(self, correlation, rhs):
+        """The standardised coefficients at ``alpha``: by Cholesky when the
+        penalty keeps every eigenvalue above ``RCOND`` of the largest (the
+        eigenvalues of a correlation matrix are at most its size), otherwise
+        by :class:`EigenRidge`'s pseudo-inverse."""
+        p, alpha = len(correlation), self.alpha
+        if alpha > RCOND * (p + alpha):
+            system = correlation + alpha * np.eye(p)
+            try:
+                return scipy.linalg.cho_solve(scipy.linalg.cho_factor(system), rhs)
+            except np.linalg.LinAlgError:
+                pass
+        return EigenRidge(correlation, rhs, [alpha]).coef(0)
 
     def evaluate(self, F, gradient=True):
         """``J(F)``, ``dJ/dF`` (or None), ``beta`` of shape ``(n, q,
@@ -245,9 +284,9 @@ class ReducedLoss:
         and the ridge solution; then the residuals, ``J`` and the envelope
         gradient.
         """
-        F, chunks, slots, mean, spread, correlation, rhs = self._moments(F)
-        n, alpha = len(F), self.alpha
-        coef = EigenRidge(correlation, rhs, [alpha]).coef(0)
+        F, chunks, mean, spread, correlation, rhs = self._moments(F)
+        n, q, alpha = len(F), self.degree, self.alpha
+        coef = self._ridge(correlation, rhs)
         beta_flat = coef / spread[:, None]
         beta, b = self._readout(beta_flat, mean, n)
         penalty = alpha * float((coef * coef).sum())
@@ -256,31 +295,41 @@ class ReducedLoss:
             # at the ridge solution, residual plus penalty is y'Wy - c'r
             J = float(self.w @ (self.Y_centred**2).sum(1)) - explained
             return J, None, beta, b
-        row_penalty = alpha * (beta_flat * beta_flat).sum(1)
-        signs = slot_signs(self.degree)
+        # dJ/ds = 2 w D, D = alpha ||beta||^2 (s - m) - beta r; the slot k's
+        # rows of D times k are  a s - B [r; 1]  with a = k alpha ||beta||^2
+        # and B = [k beta, a m]: one scaling and one product per chunk
+        k = np.repeat(np.arange(1.0, q + 1), n)
+        a = k * alpha * (beta_flat * beta_flat).sum(1)
+        B = np.hstack([k[:, None] * beta_flat, (a * mean)[:, None]])
+        beta_rows = np.ascontiguousarray(beta_flat.T)
+        fitted_mean = (mean @ beta_flat)[:, None]
 
-        def chunk_gradient(task):
-            rows, S = task
-            if S is None:
-                S = self._slots(rows)
-            w = self.w[rows, None]
-            dS = S - mean
-            residual = self.Y_centred[rows] - dS @ beta_flat
-            J = float(w[:, 0] @ (residual * residual).sum(1))
-            dS *= row_penalty
-            dS -= residual @ beta_flat.T
-            dS *= 2.0 * w
-            dS = dS.reshape(len(dS), self.degree, n)
-            # dJ/dt = sum_k dJ/ds_k (-1)^k k t^(k-1), by Horner in t
-            t = self.X[rows] @ F.T
-            q = self.degree
-            dt = dS[:, q - 1] * (signs[q - 1] * q)
-            for k in range(q - 1, 0, -1):
-                dt *= t
-                dt += dS[:, k - 1] * (signs[k - 1] * k)
-            return J, dt.T @ self.X[rows]
+        def chunk_gradient(rows):
+            A = self._slots(F, rows)
+            # u = -t: the powers' first slot, or t again for softmax blocks
+            u = A[:n].copy() if self.powers else -(F @ self.X[rows].T)
+            w = self.w[rows]
+            residual = np.empty((B.shape[1], A.shape[1]))
+            np.matmul(beta_rows, A, out=residual[:-1])
+            np.subtract(self.Y_centred[rows].T + fitted_mean, residual[:-1],
+                        out=residual[:-1])  # fmt: skip
+            residual[-1] = 1.0
+            J = float(((residual[:-1] ** 2) @ w).sum())
+            A *= a[:, None]
+            # A^T - [r; 1]^T B^T, in place (both Fortran-ordered)
+            D = scipy.linalg.blas.dgemm(
+                -1.0, residual.T, B.T, beta=1.0, c=A.T, overwrite_c=1
+            ).T.reshape(q, n, -1)
+            # dJ/dt = sum_k dJ/ds_k (-1)^k k t^(k-1) = -2 w sum_k k D_k u^(k-1),
+            # u = -t, by Horner in u
+            dt = D[q - 1]
+            for j in range(q - 1, 0, -1):
+                dt *= u
+                dt += D[j - 1]
+            dt *= -2.0 * w
+            return J, dt @ self.X[rows]
 
-        parts = parallel_map(chunk_gradient, zip(chunks, slots, strict=True))
+        parts = parallel_map(chunk_gradient, chunks)
         J = sum(part[0] for part in parts)
         grad = sum(part[1] for part in parts)
         return J + penalty, grad, beta, b
@@ -303,19 +352,18 @@ class ReducedLoss:
             ``alpha_``, ``coef`` as ``beta`` of shape ``(n, q, n_outputs)``
             in the module's units, ``intercept`` as ``b``, and ``loo_mse``.
         """
-        F, chunks, slots, mean, spread, correlation, rhs = self._moments(F)
+        F, chunks, mean, spread, correlation, rhs = self._moments(F)
         ridge = EigenRidge(correlation, rhs, alphas)
 
-        def chunk_errors(task):
-            rows, S = task
-            if S is None:
-                S = self._slots(rows)
-            Z = (S - mean) / spread
+        def chunk_errors(rows):
+            A = self._slots(F, rows)
+            A -= mean[:, None]
+            A /= spread[:, None]
             return ridge.loo_squared_errors(
-                Z, self.Y_centred[rows], self.w[rows], 1.0, self.row_weight[rows]
+                A.T, self.Y_centred[rows], self.w[rows], 1.0, self.row_weight[rows]
             )
 
-        errors = parallel_map(chunk_errors, zip(chunks, slots, strict=True))
+        errors = parallel_map(chunk_errors, chunks)
         loo_mse = sum(errors) / self.Y.size
         best = int(np.argmin(loo_mse))
         beta, b = self._readout(ridge.coef(best) / spread[:, None], mean, len(F))
@@ -325,10 +373,10 @@ class ReducedLoss:
     def predict(self, F, beta, b):
         """The output ``b + s(F x) . beta`` on these rows, ``(n_samples,
         n_outputs)``, for ``beta`` of shape ``(n, q, n_outputs)``."""
-        self._set(F)
+        F = self._set(F)
         beta_flat = np.transpose(beta, (1, 0, 2)).reshape(-1, beta.shape[-1])
         parts = parallel_map(
-            lambda rows: self._slots(rows) @ beta_flat, self._chunks(len(F))
+            lambda rows: self._slots(F, rows).T @ beta_flat, self._chunks(len(F))
         )
         return np.concatenate(parts) + b
 

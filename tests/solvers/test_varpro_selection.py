@@ -1,5 +1,5 @@
 """The varpro solver's choices: its threads, its ridge by leave-one-out and
-its size by validation (issue 21)."""
+its size by validation."""
 
 import numpy as np
 import pytest
@@ -49,7 +49,7 @@ def test_the_numbers_do_not_depend_on_threads_or_chunks(monkeypatch):
     loss, F = _loss(n_samples=500, n_outputs=2)
     whole = loss.evaluate(F)
     # about 40 rows a chunk: many chunks, merged pairwise
-    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 40 * loss.module.row_bytes() + 9000)
+    monkeypatch.setattr(_chunks, "CACHE_CHUNK_BYTES", 10_000)
     assert len(loss._chunks(len(F))) > 8
     outputs = {}
     for n_threads in (1, 2):
