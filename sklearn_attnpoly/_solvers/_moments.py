@@ -28,15 +28,15 @@ digits of moments taken far from the data.
 """
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, lru_cache
 
 import numpy as np
-import scipy.linalg
-from threadpoolctl import threadpool_info, threadpool_limits
+import torch
+from threadpoolctl import threadpool_info
 
 from .._chunks import row_chunks, rows_per_chunk
 from .._polynomial import MonomialTable, monomial_exponents
+from .._threads import one_pool, parallel_map
 
 
 def n_moments(n_features, degree):
@@ -191,11 +191,13 @@ def accumulate(layout, moments, X, weights, cross=None, targets=None):
 
     The rows are split into contiguous ranges, one per worker thread
     (:func:`n_workers`), each summed into its own arrays by single-threaded
-    BLAS calls, which run side by side as they release the GIL; the partial
-    sums are then added. The BLAS is held to one thread meanwhile: its own
-    threads would split every small product of a chunk (a few hundred rows)
-    and meet at its end, thousands of times per pass, which costs more than
-    the product as soon as a core is busy elsewhere.
+    BLAS calls, which run side by side as they release the interpreter's lock
+    (torch's; scipy's BLAS wrappers hold it, which kept a second thread
+    waiting); the partial sums are then added. Every library's pool is held
+    to one thread meanwhile (:func:`~sklearn_attnpoly._threads.one_pool`):
+    its own threads would split every small product of a chunk (a few hundred
+    rows) and meet at its end, thousands of times per pass, which costs more
+    than the product as soon as a core is busy elsewhere.
 
     Parameters
     ----------
@@ -215,7 +217,8 @@ def accumulate(layout, moments, X, weights, cross=None, targets=None):
     chunk = _chunk_rows(layout, cross)
     sums_bytes = moments.nbytes + (0 if cross is None else cross[1].nbytes)
     workers = n_workers(len(X), chunk, sums_bytes)
-    _accumulate_threads(layout, moments, X, weights, cross, targets, chunk, workers)
+    with one_pool(workers):
+        _accumulate_threads(layout, moments, X, weights, cross, targets, chunk, workers)
 
 
 def _accumulate_threads(layout, moments, X, weights, cross, targets, chunk, workers):
@@ -242,9 +245,7 @@ def _accumulate_threads(layout, moments, X, weights, cross, targets, chunk, work
             chunk,
         )
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(work, range(workers)))
+    parallel_map(work, range(workers))
     for partial, partial_cross in sums[1:]:
         moments += partial
         if cross is not None:
@@ -307,11 +308,8 @@ def _accumulate_rows(layout, moments, X, weights, cross, targets, chunk):
 
 
 def _add_product(block, A, B):
-    """``block += A @ B.T``, by the BLAS into ``block`` (C order, so that its
-    transpose, ``B A^T``, is the Fortran-ordered result)."""
-    scipy.linalg.blas.dgemm(
-        1.0, B.T, A.T, beta=1.0, c=block.T, trans_a=1, overwrite_c=1
-    )
+    """``block += A @ B.T``, by the BLAS into ``block``, in place."""
+    torch.from_numpy(block).addmm_(torch.from_numpy(A), torch.from_numpy(B).T)
 
 
 @lru_cache(maxsize=8)

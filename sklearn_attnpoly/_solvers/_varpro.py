@@ -48,7 +48,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
-import scipy.linalg.blas
 import scipy.optimize
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -106,8 +105,8 @@ class ReducedLoss:
     directly in float64; for softmax blocks they come from the module's
     chain, in its dtype. Both passes over the rows hold a chunk's arrays
     slot-major and transposed, ``(q n, rows)``, so that each power is one
-    contiguous product and the Gram matrix one symmetric rank-k update
-    (``dsyrk``); chunks are sized to stay in a core's cache
+    contiguous product and the Gram matrix one symmetric rank-k update;
+    chunks are sized to stay in a core's cache
     (:data:`~sklearn_attnpoly._chunks.CACHE_CHUNK_BYTES`), and the second
     pass computes the slots again rather than reading them back from memory.
     :func:`~sklearn_attnpoly._threads.parallel_map` spreads the chunks over
@@ -229,8 +228,10 @@ class ReducedLoss:
             root = np.sqrt(w)
             A *= root
             Y, scale = root[:, None] * Y, 1.0
-        # A^T is Fortran-ordered: dsyrk reads it without a copy
-        gram = scipy.linalg.blas.dsyrk(scale, A.T, trans=1, lower=0)
+        # numpy's own A A^T is a symmetric rank-k update, and unlike scipy's
+        # BLAS wrappers it lets go of the interpreter while it runs
+        gram = A @ A.T
+        gram *= scale
         return weight, mean, gram, scale * (A @ Y)
 
     def _moments(self, F):
@@ -244,7 +245,6 @@ class ReducedLoss:
         means = np.array([part[1] for part in parts])
         mean = (weights @ means) / weights.sum()
         gram = sum(part[2] for part in parts)
-        gram += np.triu(gram, 1).T
         cross = sum(part[3] for part in parts)
         offsets = means - mean
         gram += (weights[:, None] * offsets).T @ offsets
@@ -316,10 +316,11 @@ class ReducedLoss:
             residual[-1] = 1.0
             J = float(((residual[:-1] ** 2) @ w).sum())
             A *= a[:, None]
-            # A^T - [r; 1]^T B^T, in place (both Fortran-ordered)
-            D = scipy.linalg.blas.dgemm(
-                -1.0, residual.T, B.T, beta=1.0, c=A.T, overwrite_c=1
-            ).T.reshape(q, n, -1)
+            # A -= B r in place, by a BLAS call that lets go of the interpreter
+            torch.from_numpy(A).addmm_(
+                torch.from_numpy(B), torch.from_numpy(residual), alpha=-1.0
+            )
+            D = A.reshape(q, n, -1)
             # dJ/dt = sum_k dJ/ds_k (-1)^k k t^(k-1) = -2 w sum_k k D_k u^(k-1),
             # u = -t, by Horner in u
             dt = D[q - 1]
