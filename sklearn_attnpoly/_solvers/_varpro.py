@@ -47,7 +47,6 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-import scipy.linalg
 import scipy.optimize
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -91,6 +90,9 @@ MIN_SUBSAMPLE = 5000
 #: The mean relative decrease of ``J`` per iteration is measured over this
 #: many iterations.
 TOL_WINDOW = 10
+#: Chunks of fewer slot values than this take numpy's products, whose fixed
+#: cost is the smaller; larger ones take torch's in place.
+SMALL_CHUNK = 2**16
 #: The default grid of the readout's ridge, for weights that sum to 1 and
 #: standardised slots: from the numerical safeguard (``RCOND``) to a penalty
 #: as large as the whole weighted loss of a unit coefficient.
@@ -263,17 +265,13 @@ class ReducedLoss:
         return np.ascontiguousarray(beta), self.y_mean - mean @ beta_flat
 
     def _ridge(self, correlation, rhs):
-        """The standardised coefficients at ``alpha``: by Cholesky when the
+        """The standardised coefficients at ``alpha``: by one solve when the
         penalty keeps every eigenvalue above ``RCOND`` of the largest (the
         eigenvalues of a correlation matrix are at most its size), otherwise
         by :class:`EigenRidge`'s pseudo-inverse."""
         p, alpha = len(correlation), self.alpha
-        if alpha > RCOND * (p + alpha):
-            system = correlation + alpha * np.eye(p)
-            try:
-                return scipy.linalg.cho_solve(scipy.linalg.cho_factor(system), rhs)
-            except np.linalg.LinAlgError:
-                pass
+        if alpha > RCOND * (p + alpha):  # condition number below 1 / RCOND
+            return np.linalg.solve(correlation + alpha * np.eye(p), rhs)
         return EigenRidge(correlation, rhs, [alpha]).coef(0)
 
     def evaluate(self, F, gradient=True):
@@ -316,10 +314,12 @@ class ReducedLoss:
             residual[-1] = 1.0
             J = float(((residual[:-1] ** 2) @ w).sum())
             A *= a[:, None]
-            # A -= B r in place, by a BLAS call that lets go of the interpreter
-            torch.from_numpy(A).addmm_(
-                torch.from_numpy(B), torch.from_numpy(residual), alpha=-1.0
-            )
+            if A.size < SMALL_CHUNK:
+                A -= B @ residual
+            else:  # in place, by a BLAS call that lets go of the interpreter
+                torch.from_numpy(A).addmm_(
+                    torch.from_numpy(B), torch.from_numpy(residual), alpha=-1.0
+                )
             D = A.reshape(q, n, -1)
             # dJ/dt = sum_k dJ/ds_k (-1)^k k t^(k-1) = -2 w sum_k k D_k u^(k-1),
             # u = -t, by Horner in u
