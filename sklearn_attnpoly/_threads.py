@@ -103,6 +103,13 @@ def parallel_map(function, items):
         return [function(item) for item in items]
     with _executors_lock:
         if n not in _executors:
-            _executors[n] = ThreadPoolExecutor(n, thread_name_prefix="attnpoly")
+            # torch's thread count is per thread for its OpenMP runtime: a new
+            # thread would start a team of every core for each of its calls
+            _executors[n] = ThreadPoolExecutor(
+                n,
+                thread_name_prefix="attnpoly",
+                initializer=torch.set_num_threads,
+                initargs=(1,),
+            )
         executor = _executors[n]
     return list(executor.map(function, items))
