@@ -17,11 +17,13 @@ its per-row arrays together, and takes :func:`rows_per_chunk` rows: about
 CHUNK_BYTES = 2**23
 #: Bytes of a chunk that elementwise work reads many times over (the varpro
 #: solver's slots, centred, scaled and differentiated in place): about a
-#: core's own (L2) cache, so that those passes are not bound by memory.
-#: Measured at f2's shape with 24 directions (``python
-#: benchmarks/learned_directions.py --sections threads``): chunks of 256 to
-#: 1024 rows (0.3 to 1.2 MB) took the same time, 4096 rows 15 % longer.
-CACHE_CHUNK_BYTES = 2**21
+#: core's own (L2) cache. Measured at f2's shape with 24 directions (one
+#: evaluation of the reduced loss with its gradient, 45000 rows, a quiet
+#: 2-core VM whose two cores share their 2 MiB L2): at one thread 41 ms for
+#: 1 MiB chunks, 35 ms for 2 MiB, 37 ms for 4 MiB, 42 ms for 8 MiB; at two
+#: threads 45, 37, 28 and 26 ms. Whole f2 fits at one and two threads: 4.7
+#: and 5.6 s (2 MiB), 4.3 and 4.5 s (4 MiB), 5.4 and 4.3 s (8 MiB).
+CACHE_CHUNK_BYTES = 2**22
 
 
 def rows_per_chunk(row_bytes, chunk_bytes=None):

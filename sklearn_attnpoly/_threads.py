@@ -14,7 +14,7 @@ The cure is to keep one pool only. :func:`one_pool` sets every library's pool
 to one thread (:mod:`threadpoolctl` for the BLAS and OpenMP libraries, and
 :func:`torch.set_num_threads`) and gives back the number of threads the caller
 had, which :func:`parallel_map` then spends on independent pieces of work
-(chunks of rows, candidate fits): numpy, scipy and torch release the
+(chunks of rows): numpy and torch release the
 interpreter's lock in their kernels, so the pieces run side by side, each at
 one thread. The results are gathered in the order of the pieces and reduced in
 that order, so the numbers are the same, bit for bit, at any number of threads.
