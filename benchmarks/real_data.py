@@ -13,7 +13,7 @@ test R^2, its fit time at one thread and its size where that means something:
 ``cv_varpro``
     ``AttentionPolynomialRegressorCV(degrees=(2, 4, 6), solver="varpro",
     cv=3)``: the degree by cross-validation, varpro's own choices inside each
-    fit (run on the borehole).
+    fit (the degrees of a smooth simulator; run on every dataset).
 ``cv123``
     ``AttentionPolynomialRegressorCV(degrees=(1, 2, 3))``: the closed form,
     its default alphas, ``cv=5``.
