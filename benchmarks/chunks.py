@@ -88,7 +88,8 @@ def main():
         for run in runs.values():  # warm-up
             run()
         for mib in args.sizes:
-            _chunks.CHUNK_BYTES = int(mib * 2**20)
+            # the moments take their own constant, sized alike here
+            _chunks.CHUNK_BYTES = _chunks.MOMENT_CHUNK_BYTES = int(mib * 2**20)
             results[mib] = {
                 name: best_of(args.repeats, run) for name, run in runs.items()
             }

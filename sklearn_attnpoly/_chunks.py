@@ -24,6 +24,15 @@ CHUNK_BYTES = 2**23
 #: threads 45, 37, 28 and 26 ms. Whole f2 fits at one and two threads: 4.7
 #: and 5.6 s (2 MiB), 4.3 and 4.5 s (4 MiB), 5.4 and 4.3 s (8 MiB).
 CACHE_CHUNK_BYTES = 2**22
+#: Bytes of a chunk of the moments' pass (its monomial tables, about 470 rows
+#: at f2's degree 10 in 10 features): larger than :data:`CHUNK_BYTES`, because
+#: the tables are built by a hundred small calls per chunk that hold the
+#: interpreter's lock, and each thread sums its own rows. Measured on the
+#: 2-core VM of 2026-12-02 (the moments of f2, best of 4, at one and two
+#: threads): 8 MiB 0.73 and 0.47 s, 16 MiB 0.66 and 0.39 s, 32 MiB 0.68 and
+#: 0.36 s; the whole closed-form fit 0.97 and 0.78 s at 8 MiB, 0.85 and 0.62
+#: s at 32 MiB.
+MOMENT_CHUNK_BYTES = 2**25
 
 
 def rows_per_chunk(row_bytes, chunk_bytes=None):

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_info
 
+from .. import _chunks as chunk_policy
 from .._chunks import row_chunks, rows_per_chunk
 from .._polynomial import MonomialTable, monomial_exponents
 from .._threads import one_pool, parallel_map
@@ -217,12 +218,17 @@ def accumulate(layout, moments, X, weights, cross=None, targets=None):
     chunk = _chunk_rows(layout, cross)
     sums_bytes = moments.nbytes + (0 if cross is None else cross[1].nbytes)
     workers = n_workers(len(X), chunk, sums_bytes)
-    with one_pool(workers):
-        _accumulate_threads(layout, moments, X, weights, cross, targets, chunk, workers)
+    _accumulate_threads(layout, moments, X, weights, cross, targets, chunk, workers)
 
 
 def _accumulate_threads(layout, moments, X, weights, cross, targets, chunk, workers):
-    """:func:`accumulate` by ``workers`` threads, in chunks of ``chunk`` rows."""
+    """:func:`accumulate` by ``workers`` threads, in chunks of ``chunk`` rows,
+    every library's pool at one thread meanwhile."""
+    with one_pool(workers):
+        _accumulate_split(layout, moments, X, weights, cross, targets, chunk, workers)
+
+
+def _accumulate_split(layout, moments, X, weights, cross, targets, chunk, workers):
     if workers == 1:
         _accumulate_rows(layout, moments, X, weights, cross, targets, chunk)
         return
@@ -273,7 +279,8 @@ def _chunk_rows(layout, cross):
     """Rows of a chunk: it holds the ``u`` and ``v`` tables, the weighted
     ``v`` table and its low rows times a target, one float64 column per row."""
     n_cross = 0 if cross is None else cross[0].widths[0]
-    return rows_per_chunk(8 * (len(layout.u.codes) + 2 * len(layout.v.codes) + n_cross))
+    row_bytes = 8 * (len(layout.u.codes) + 2 * len(layout.v.codes) + n_cross)
+    return rows_per_chunk(row_bytes, chunk_policy.MOMENT_CHUNK_BYTES)
 
 
 def _accumulate_rows(layout, moments, X, weights, cross, targets, chunk):

@@ -3,6 +3,7 @@ translation and accumulation, and the ridge they give, against explicit
 features, the network's own slots and scikit-learn's pipelines."""
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -72,7 +73,7 @@ def test_moments_in_many_chunks_give_the_same_sums(monkeypatch):
     layout = moment_layout(4, 4)
     whole = np.zeros(layout.n_moments)
     accumulate(layout, whole, X, w)
-    monkeypatch.setattr("sklearn_attnpoly._chunks.CHUNK_BYTES", 8 * 7 * 70)
+    monkeypatch.setattr("sklearn_attnpoly._chunks.MOMENT_CHUNK_BYTES", 8 * 7 * 70)
     chunked = np.zeros(layout.n_moments)
     accumulate(layout, chunked, X, w)
     np.testing.assert_allclose(chunked, whole, rtol=1e-13)
@@ -352,3 +353,24 @@ def test_monomial_exponents_lead_with_lower_degrees():
     # the CV's lower degrees are leading blocks of the highest one
     assert (graded_exponents(3, 2) == graded_exponents(3, 4)[:9]).all()
     assert (graded_exponents(3, 4) == monomial_exponents(3, 4)[1:]).all()
+
+
+def test_the_row_ranges_run_on_threads_of_their_own():
+    X = np.random.default_rng(3).normal(size=(400, 3))
+    layout = moment_layout(3, 4)
+    seen = set()
+    summed = _moments._accumulate_rows
+    # both ranges must be in flight at once: one after another, this times out
+    both = threading.Barrier(2, timeout=10)
+
+    def spy(*args):
+        seen.add(threading.get_ident())
+        both.wait()
+        return summed(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_moments, "_accumulate_rows", spy)
+        _moments._accumulate_threads(
+            layout, np.zeros(layout.n_moments), X, None, None, None, chunk=50, workers=2
+        )
+    assert len(seen) == 2 and threading.get_ident() not in seen
