@@ -216,8 +216,8 @@ class ReducedLoss:
         return np.asarray(slots.cpu(), dtype=np.float64)
 
     def _chunk_moments(self, F, rows):
-        """A chunk's weight, weighted mean of the slots, Gram matrix (its
-        upper triangle) and cross products about that mean."""
+        """A chunk's weight, weighted mean of the slots, and their Gram
+        matrix and cross products about that mean."""
         A = self._slots(F, rows)
         w = self.w[rows]
         weight = w.sum()
