@@ -48,17 +48,23 @@ def _reference_loss(module, F, X, Y, w, alpha):
 
 
 @pytest.mark.parametrize(
-    "engine, weights, alpha",
+    "engine, weights, alpha, product",
     [
-        ("structured", "varied", 1e-3),
-        ("dense", "varied", 1e-3),
+        ("structured", "varied", 1e-3, "numpy"),
+        ("dense", "varied", 1e-3, "numpy"),
         # equal weights take the solver's shortcut; a ridge below RCOND's
-        # reach, its eigendecomposition instead of a Cholesky factor
-        ("structured", "equal", 1e-3),
-        ("structured", "varied", 1e-12),
+        # reach, its eigendecomposition instead of one solve
+        ("structured", "equal", 1e-3, "numpy"),
+        ("structured", "varied", 1e-12, "numpy"),
+        # large chunks take torch's in-place product for the gradient's terms
+        ("structured", "varied", 1e-3, "torch"),
     ],
 )
-def test_envelope_gradient_equals_autograd_through_the_blocks(engine, weights, alpha):
+def test_envelope_gradient_equals_autograd_through_the_blocks(
+    engine, weights, alpha, product, monkeypatch
+):
+    if product == "torch":
+        monkeypatch.setattr("sklearn_attnpoly._solvers._varpro.SMALL_CHUNK", 0)
     rng = np.random.default_rng(1)
     X = rng.uniform(-0.5, 0.5, size=(300, 4))
     Y = np.column_stack([np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2], X[:, 3] ** 2])
