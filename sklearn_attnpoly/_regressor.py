@@ -82,7 +82,12 @@ class AttentionPolynomialRegressor(
         grow by about a quarter at each step (1, 2, 3, 4, 5, 7, 9, 12, ...),
         each step is scored on the held-out rows, growth stops when
         ``n_iter_no_change`` steps have not improved it, and the step of the
-        best score is kept and refitted on all the rows. The growth is capped
+        best score is kept and refitted on all the rows. Each step's refit
+        of the directions also ends as early stopping would: once twenty of
+        its iterations have neither cut the held-out error by a thousandth
+        of itself nor the training loss by more than a thousandth of itself
+        per iteration (and the final refit of a step so ended stops at that
+        pace too). The growth is capped
         at 128 directions, and at as many as keep the trained parameters
         ``n (d + q) + 1`` within half the training rows.
     solver : {"lstsq", "varpro", "sgd", "adam"}, default="lstsq"

@@ -56,6 +56,7 @@ from .. import _chunks as chunk_policy
 from .._chunks import row_chunks, rows_per_chunk
 from .._threads import one_pool, parallel_map
 from ..attention import build_network
+from ._candidates import OneDirectionLosses, minimise_each
 from ._loo_ridge import EigenRidge, LooRidge
 from ._readout import RCOND
 
@@ -75,8 +76,20 @@ INNER_ITER = 100
 #: Starts of each candidate direction: principal Hessian directions, random.
 N_PHD_STARTS = 4
 N_RANDOM_STARTS = 10
-#: L-BFGS iterations of a one-direction candidate fit (at most ``max_iter``).
+#: L-BFGS iterations of a one-direction candidate fit (at most ``max_iter``),
+#: and its ``tol``.
 CANDIDATE_ITER = 40
+CANDIDATE_TOL = 1e-6
+#: Sized by validation, a refit looks at the held-out score every
+#: :data:`TOL_WINDOW` iterations, and stops when over its last
+#: ``REFIT_NO_CHANGE`` looks the score has not improved by
+#: ``REFIT_VALIDATION_TOL`` (:func:`_improves`: for ``"r2"``, the held-out
+#: error cut by this much of itself) and the training loss has fallen by less
+#: than ``REFIT_LOSS_TOL`` of itself per iteration
+#: (:func:`_held_out_monitor`).
+REFIT_NO_CHANGE = 2
+REFIT_VALIDATION_TOL = 1e-3
+REFIT_LOSS_TOL = 1e-3
 #: Candidates are fitted on at most this many rows (a sample of the rows the
 #: growth step sees): they are starts for the joint refit, and a fit of one
 #: direction is bound by reading its rows, not by arithmetic.
@@ -393,12 +406,13 @@ def _unit_rows(V):
     return V / np.linalg.norm(V, axis=1, keepdims=True)
 
 
-def minimise(loss, F0, *, max_iter, tol):
+def minimise(loss, F0, *, max_iter, tol, monitor=None):
     """L-BFGS on ``F = V / ||V||`` (scipy's, with its strong Wolfe search).
 
     Stops when the mean relative decrease of ``J`` over the last
-    :data:`TOL_WINDOW` iterations is at most ``tol``, or after ``max_iter``
-    iterations.
+    :data:`TOL_WINDOW` iterations is at most ``tol``, when ``monitor(F)``,
+    asked every :data:`TOL_WINDOW` iterations, returns True, or after
+    ``max_iter`` iterations.
 
     Returns
     -------
@@ -432,6 +446,10 @@ def minimise(loss, F0, *, max_iter, tol):
                 TOL_WINDOW * max(abs(J), 1e-300)
             )
             if decrease <= tol:
+                state["converged"] = True
+                raise StopIteration
+        if monitor is not None and (len(losses) - 1) % TOL_WINDOW == 0:
+            if monitor(_unit_rows(intermediate_result.x.reshape(shape))):
                 state["converged"] = True
                 raise StopIteration
 
@@ -471,9 +489,12 @@ def _new_directions(loss, F, k, rng, max_iter):
     residual of ``F``'s readout, from principal Hessian and random starts,
     kept when distinct from ``F``'s rows and from each other.
 
-    The candidates are independent, each on its own one-direction module,
-    ranked in the order of their starts. They are fitted one after another:
-    an evaluation of one direction on a few thousand rows is a few hundred
+    The candidates are independent problems, ranked in the order of their
+    starts. For the exact blocks they are fitted together
+    (:mod:`~sklearn_attnpoly._solvers._candidates`: one batched evaluation of
+    every start per iteration, one L-BFGS per start); for softmax blocks, one
+    after another, each on its own one-direction module. Not on threads: an
+    evaluation of one direction on a few thousand rows is a few hundred
     microseconds of small calls that hold the interpreter's lock, and side by
     side on two threads they took twice the time of one (one 2-core machine,
     f2 at 24 directions: 1.07 s against 0.57 s per fit).
@@ -488,16 +509,27 @@ def _new_directions(loss, F, k, rng, max_iter):
     starts = _principal_hessian_directions(X, alone.Y, w, N_PHD_STARTS)
     starts += list(_unit_rows(rng.standard_normal((N_RANDOM_STARTS, d))))
 
-    def candidate(start):
-        xi, losses, _ = minimise(
-            alone.with_directions(1),
-            start[None, :],
-            max_iter=min(CANDIDATE_ITER, max_iter),
-            tol=1e-6,
-        )
-        return losses[-1], xi[0]
+    iterations = min(CANDIDATE_ITER, max_iter)
+    if alone.powers:
+        together = OneDirectionLosses(X, alone.Y, w, alone.alpha, alone.degree)
+        xis, losses = minimise_each(
+            together, np.array(starts), max_iter=iterations, tol=CANDIDATE_TOL,
+            window=TOL_WINDOW,
+        )  # fmt: skip
+        candidates = list(zip(losses, xis, strict=True))
+    else:
 
-    candidates = sorted(map(candidate, starts), key=lambda c: c[0])
+        def candidate(start):
+            xi, losses, _ = minimise(
+                alone.with_directions(1),
+                start[None, :],
+                max_iter=iterations,
+                tol=CANDIDATE_TOL,
+            )
+            return losses[-1], xi[0]
+
+        candidates = list(map(candidate, starts))
+    candidates.sort(key=lambda c: c[0])
     chosen = []
     for _, xi in candidates:
         if all(abs(xi @ c) < DISTINCT_COS for c in chosen) and (
@@ -598,21 +630,29 @@ def _score(scoring, Y, prediction, w):
     )
 
 
+def _improves(score, reference, tol, scoring):
+    """Whether ``score`` improves on ``reference`` by ``tol``. For ``"r2"``
+    and ``"neg_mean_squared_error"`` the improvement is the relative decrease
+    of the held-out error (``1 - R^2``, the MSE): the error spans 1 to 1e-7
+    between noisy data and smooth simulators, where no one absolute ``tol``
+    serves both; for a callable, the rise of the score (scikit-learn's
+    absolute ``tol``)."""
+    if callable(scoring):
+        return score > reference + tol
+    error = (lambda s: 1.0 - s) if scoring == "r2" else (lambda s: -s)
+    return error(score) < error(reference) * (1.0 - tol)
+
+
 def _stalled(scores, n_iter_no_change, tol, scoring):
     """scikit-learn's rule (``HistGradientBoostingRegressor``): none of the
     last ``n_iter_no_change`` scores improves on the one before them by more
-    than ``tol``. For ``"r2"`` and ``"neg_mean_squared_error"`` the
-    improvement is the relative decrease of the held-out error (``1 - R^2``,
-    the MSE): the error spans 1 to 1e-7 between noisy data and smooth
-    simulators, where no one absolute ``tol`` serves both."""
+    than ``tol`` (:func:`_improves`)."""
     if len(scores) <= n_iter_no_change:
         return False
     reference = scores[-n_iter_no_change - 1]
-    if callable(scoring):
-        return not any(s > reference + tol for s in scores[-n_iter_no_change:])
-    error = (lambda s: 1.0 - s) if scoring == "r2" else (lambda s: -s)
-    bar = error(reference) * (1.0 - tol)
-    return not any(error(s) < bar for s in scores[-n_iter_no_change:])
+    return not any(
+        _improves(s, reference, tol, scoring) for s in scores[-n_iter_no_change:]
+    )
 
 
 def _held_out_rows(X, Y, fraction, rng):
@@ -641,6 +681,41 @@ def _held_out_rows(X, Y, fraction, rng):
             "all the same row; pass n_directions, or more distinct rows."
         )
     return held
+
+
+def _held_out_monitor(train, held_out, scoring):
+    """Whether a refit has stopped paying.
+
+    ``stop(F)`` scores the readout of ``F`` on ``train`` on the held-out rows
+    and records the training loss; it is True when, over its last
+    :data:`REFIT_NO_CHANGE` looks, the held-out score has not improved by
+    :data:`REFIT_VALIDATION_TOL` (:func:`_stalled`) and the training loss
+    has fallen by at most :data:`REFIT_LOSS_TOL` of itself per iteration. A
+    fit that has reached the noise creeps on the training rows and not on
+    the held-out ones; a fit still learning fast, as on a smooth simulator,
+    goes on even where a few held-out rows do not see its progress (there the
+    held-out error falls in steps, between plateaus). ``stop.fired`` says
+    whether it stopped the refit.
+    """
+    held = held_out.with_directions(len(train.module.F))
+    scores, losses = [], []
+
+    def stop(F):
+        J, _, beta, b = train.evaluate(F, gradient=False)
+        losses.append(J)
+        scores.append(_score(scoring, held.Y, held.predict(F, beta, b), held.w))
+        if len(losses) <= REFIT_NO_CHANGE:
+            return False
+        before, now = losses[-1 - REFIT_NO_CHANGE], losses[-1]
+        span = REFIT_NO_CHANGE * TOL_WINDOW
+        slow = before - now <= REFIT_LOSS_TOL * span * max(abs(now), 1e-300)
+        stop.fired = slow and _stalled(
+            scores, REFIT_NO_CHANGE, REFIT_VALIDATION_TOL, scoring
+        )
+        return stop.fired
+
+    stop.fired = False
+    return stop
 
 
 def _readout(loss, F, alphas):
@@ -684,9 +759,16 @@ def fit_varpro(
     steps have not improved the score by more than ``validation_tol``
     (:func:`_stalled`: for ``"r2"`` and ``"neg_mean_squared_error"``, a
     relative decrease of the held-out error), or at :func:`max_directions`
-    of the training rows. The step of the best score
-    is kept and refined on all rows, the held-out ones included: its size is
-    chosen, and the readout of more rows is the better one.
+    of the training rows. Each step's refit also stops as early stopping
+    would (:func:`_held_out_monitor`): once the held-out score has stopped
+    improving and the training loss falls by at most
+    :data:`REFIT_LOSS_TOL` of itself per iteration, the fit creeping into the
+    noise. The step of the best score is kept and refined on all rows, the
+    held-out ones included: its size is chosen, and the readout of more rows
+    is the better one. If the held-out rows had ended that step's refit, the
+    refinement stops once the loss falls by at most ``max(tol,
+    REFIT_LOSS_TOL)`` of itself per iteration, the progress they showed to
+    no longer pay.
 
     The ridge of the readout is fixed while L-BFGS runs (``J`` stays one
     function of ``F``, which its line search and its curvature pairs need),
@@ -799,11 +881,13 @@ def _fit_varpro(
         sized = grow_on.with_directions(len(F))
         if alphas is not None:
             sized, _ = sized.choose_alpha(F, alphas)
+        monitor = _held_out_monitor(sized, held_out, scoring) if auto else None
         F, losses, converged = minimise(
             sized,
             F,
             max_iter=max_iter if last and not auto else min(INNER_ITER, max_iter),
             tol=tol,
+            monitor=monitor,
         )
         curve += losses[1:]
         n_iter += len(losses) - 1
@@ -812,22 +896,26 @@ def _fit_varpro(
             _, beta, b, _ = _readout(sized, F, alphas)
             prediction = held_out.with_directions(len(F)).predict(F, beta, b)
             scores.append(_score(scoring, held_out.Y, prediction, held_out.w))
-            kept.append(F)
+            kept.append((F, monitor.fired))
             if _stalled(scores, n_iter_no_change, validation_tol, scoring):
                 break
+    final_tol = tol
     if auto:
-        F = kept[int(np.argmax(scores))]
+        F, stopped_by_held_out = kept[int(np.argmax(scores))]
+        if stopped_by_held_out:  # slower progress did not pay on held-out rows
+            final_tol = max(tol, REFIT_LOSS_TOL)
     full = loss.with_directions(len(F))
     if grow_on is not loss:
         if alphas is not None:
             full, _ = full.choose_alpha(F, alphas)
-        F, losses, converged = minimise(full, F, max_iter=max_iter, tol=tol)
+        F, losses, converged = minimise(full, F, max_iter=max_iter, tol=final_tol)
         curve += losses[1:]
         n_iter += len(losses) - 1
     if not converged:
         warnings.warn(
             f"solver='varpro' stopped after max_iter={max_iter} iterations of its "
-            f"last refit before the loss settled (tol={tol}); increase max_iter.",
+            f"last refit before the loss settled (tol={final_tol}); increase "
+            "max_iter.",
             ConvergenceWarning,
             stacklevel=4,
         )

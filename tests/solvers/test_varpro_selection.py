@@ -284,3 +284,75 @@ def test_auto_size_treats_weights_as_repeated_rows():
     # the same rows up to sign (an eigenvector's sign is arbitrary)
     F0, F1 = (run.F * np.sign(run.F[:, :1]) for run in runs)
     np.testing.assert_allclose(F0, F1, rtol=1e-5, atol=1e-6)
+
+
+def test_a_refit_stops_when_both_the_held_out_score_and_the_loss_stall():
+    from sklearn_attnpoly._solvers._varpro import _held_out_monitor
+
+    loss = _planted_loss(400)
+    train = loss.subset(np.arange(300)).with_directions(3)
+    held_out = loss.subset(np.arange(300, 400))
+    F = _unit(np.random.default_rng(0).standard_normal((3, 8)))
+    _, _, beta, b = train.evaluate(F, gradient=False)
+
+    def looks(losses, scores):
+        """The monitor's answers to looks of these training losses and
+        held-out scores (a scorer: absolute tol 1e-3)."""
+        J, S = iter(losses), iter(scores)
+        train.evaluate = lambda F, gradient=False: (next(J), None, beta, b)
+        stop = _held_out_monitor(train, held_out, lambda *a, **k: next(S))
+        return [stop(F) for _ in losses]
+
+    # 20 iterations between a look and the one two before: slow is a fall of
+    # at most 2 % of the loss
+    assert looks([1.0, 0.9, 0.85, 0.845, 0.84], [0.5] * 5) == [
+        False, False, False, False, True,  # 15 %, 5.5 %, then 1.0 % and flat
+    ]  # fmt: skip
+    # the same losses, the score still rising: it goes on
+    assert looks([1.0, 0.9, 0.85, 0.845, 0.84], [0.5] * 4 + [0.502]) == [False] * 5
+    # a flat score, the loss falling fast: it goes on
+    assert looks([1.0, 0.9, 0.8, 0.7, 0.6], [0.5] * 5) == [False] * 5
+    del train.evaluate
+
+
+def test_minimise_stops_at_the_look_the_monitor_stops(monkeypatch):
+    from sklearn_attnpoly._solvers import _varpro
+    from sklearn_attnpoly._solvers._varpro import (
+        TOL_WINDOW,
+        _held_out_monitor,
+        minimise,
+    )
+
+    loss = _planted_loss(400)
+    train = loss.subset(np.arange(300)).with_directions(6)
+    held_out = loss.subset(np.arange(300, 400))
+    F0 = _unit(np.random.default_rng(0).standard_normal((6, 8)))
+    monkeypatch.setattr(_varpro, "REFIT_LOSS_TOL", np.inf)  # the score decides
+    scripted = iter([0.1, 0.5, 0.9, 0.9004, 0.9006, 0.99])
+
+    def scoring(y_true, y_pred, sample_weight):
+        assert y_true.shape == y_pred.shape == (100, 1)
+        return next(scripted)
+
+    monitor = _held_out_monitor(train, held_out, scoring)
+    _, losses, converged = minimise(train, F0, max_iter=100, tol=0.0, monitor=monitor)
+    assert len(losses) - 1 == 5 * TOL_WINDOW and converged and monitor.fired
+    monitor = _held_out_monitor(train, held_out, lambda *a, **k: 0.5)
+    monkeypatch.setattr(_varpro, "REFIT_LOSS_TOL", -np.inf)  # never slow
+    _, losses, converged = minimise(train, F0, max_iter=100, tol=-1.0, monitor=monitor)
+    assert len(losses) - 1 == 100 and not converged and not monitor.fired
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_held_out_rule_ends_refits_that_no_longer_pay(monkeypatch):
+    loss = _planted_loss(600)
+    kwargs = dict(max_iter=100, tol=1e-7, alphas=ALPHAS)
+    ruled = fit_varpro(loss, None, rng=np.random.RandomState(0), **kwargs)
+    monkeypatch.setattr(
+        "sklearn_attnpoly._solvers._varpro.REFIT_VALIDATION_TOL", -np.inf
+    )  # every look counts as better: only tol and the caps stop a refit
+    unruled = fit_varpro(loss, None, rng=np.random.RandomState(0), **kwargs)
+    assert ruled.n_iter < 0.7 * unruled.n_iter
+    assert ruled.converged
+    assert ruled.validation_score_.max() > 0.97
+    assert ruled.validation_score_.max() > unruled.validation_score_.max() - 0.005
