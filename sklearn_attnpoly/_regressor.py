@@ -83,7 +83,7 @@ class AttentionPolynomialRegressor(
         each step is scored on the held-out rows, growth stops when
         ``n_iter_no_change`` steps have not improved it, and the step of the
         best score is kept and refitted on all the rows. Each step's refit
-        of the directions also ends as early stopping would: once twenty of
+        of the directions also ends as early stopping would: once ten of
         its iterations have neither cut the held-out error by a thousandth
         of itself nor the training loss by more than a thousandth of itself
         per iteration (and the final refit of a step so ended stops at that

@@ -111,7 +111,10 @@ class OneDirectionLosses:
         J = J.sum(axis=1) + alpha * (coef * coef).sum(axis=(1, 2))
         # the bracket of dJ/du, slot by slot: alpha ||beta_k||^2 (s - m) - beta_k r
         S *= (alpha * (beta * beta).sum(axis=2))[:, :, None]
-        S -= beta @ residual
+        if residual.shape[1] == 1:  # an outer product: broadcast, not matmul
+            S -= beta * residual
+        else:
+            S -= beta @ residual
         # sum_k k u^(k-1) D_k, by Horner in u
         du = q * S[:, q - 1]
         for k in range(q - 1, 0, -1):

@@ -81,12 +81,13 @@ N_RANDOM_STARTS = 10
 CANDIDATE_ITER = 40
 CANDIDATE_TOL = 1e-6
 #: Sized by validation, a refit looks at the held-out score every
-#: :data:`TOL_WINDOW` iterations, and stops when over its last
+#: ``REFIT_LOOK`` iterations, and stops when over its last
 #: ``REFIT_NO_CHANGE`` looks the score has not improved by
 #: ``REFIT_VALIDATION_TOL`` (:func:`_improves`: for ``"r2"``, the held-out
 #: error cut by this much of itself) and the training loss has fallen by less
 #: than ``REFIT_LOSS_TOL`` of itself per iteration
 #: (:func:`_held_out_monitor`).
+REFIT_LOOK = 5
 REFIT_NO_CHANGE = 2
 REFIT_VALIDATION_TOL = 1e-3
 REFIT_LOSS_TOL = 1e-3
@@ -410,9 +411,11 @@ def minimise(loss, F0, *, max_iter, tol, monitor=None):
     """L-BFGS on ``F = V / ||V||`` (scipy's, with its strong Wolfe search).
 
     Stops when the mean relative decrease of ``J`` over the last
-    :data:`TOL_WINDOW` iterations is at most ``tol``, when ``monitor(F)``,
-    asked every :data:`TOL_WINDOW` iterations, returns True, or after
-    ``max_iter`` iterations.
+    :data:`TOL_WINDOW` iterations is at most ``tol``, when ``monitor(F,
+    readout)``, asked every :data:`REFIT_LOOK` iterations, returns True, or
+    after ``max_iter`` iterations; ``readout`` is ``(J, beta, b)`` of ``F``
+    when L-BFGS has just evaluated it (as it has, unless its line search
+    ended elsewhere), else None.
 
     Returns
     -------
@@ -427,11 +430,15 @@ def minimise(loss, F0, *, max_iter, tol, monitor=None):
     J0, _, _, _ = loss.evaluate(F0, gradient=False)
     scale = 1.0 / max(J0, np.finfo(float).tiny)  # scipy's tolerances see O(1)
 
+    last = {"v": None}
+
     def objective(v):
         V = v.reshape(shape)
         norms = np.linalg.norm(V, axis=1, keepdims=True)
         F = V / norms
-        J, grad, _, _ = loss.evaluate(F)
+        J, grad, beta, b = loss.evaluate(F)
+        if monitor is not None:
+            last["v"], last["readout"] = v.copy(), (J, beta, b)
         grad = grad - (grad * F).sum(1, keepdims=True) * F  # tangent to the sphere
         return J * scale, (grad / norms).ravel() * scale
 
@@ -448,8 +455,10 @@ def minimise(loss, F0, *, max_iter, tol, monitor=None):
             if decrease <= tol:
                 state["converged"] = True
                 raise StopIteration
-        if monitor is not None and (len(losses) - 1) % TOL_WINDOW == 0:
-            if monitor(_unit_rows(intermediate_result.x.reshape(shape))):
+        if monitor is not None and (len(losses) - 1) % REFIT_LOOK == 0:
+            x = intermediate_result.x
+            readout = last["readout"] if np.array_equal(x, last["v"]) else None
+            if monitor(_unit_rows(x.reshape(shape)), readout):
                 state["converged"] = True
                 raise StopIteration
 
@@ -686,8 +695,9 @@ def _held_out_rows(X, Y, fraction, rng):
 def _held_out_monitor(train, held_out, scoring):
     """Whether a refit has stopped paying.
 
-    ``stop(F)`` scores the readout of ``F`` on ``train`` on the held-out rows
-    and records the training loss; it is True when, over its last
+    ``stop(F, readout=None)`` scores the readout of ``F`` on ``train``
+    (``readout``, ``(J, beta, b)``, when :func:`minimise` has it) on the
+    held-out rows and records the training loss; it is True when, over its last
     :data:`REFIT_NO_CHANGE` looks, the held-out score has not improved by
     :data:`REFIT_VALIDATION_TOL` (:func:`_stalled`) and the training loss
     has fallen by at most :data:`REFIT_LOSS_TOL` of itself per iteration. A
@@ -700,14 +710,17 @@ def _held_out_monitor(train, held_out, scoring):
     held = held_out.with_directions(len(train.module.F))
     scores, losses = [], []
 
-    def stop(F):
-        J, _, beta, b = train.evaluate(F, gradient=False)
+    def stop(F, readout=None):
+        if readout is None:
+            J, _, beta, b = train.evaluate(F, gradient=False)
+        else:
+            J, beta, b = readout
         losses.append(J)
         scores.append(_score(scoring, held.Y, held.predict(F, beta, b), held.w))
         if len(losses) <= REFIT_NO_CHANGE:
             return False
         before, now = losses[-1 - REFIT_NO_CHANGE], losses[-1]
-        span = REFIT_NO_CHANGE * TOL_WINDOW
+        span = REFIT_NO_CHANGE * REFIT_LOOK
         slow = before - now <= REFIT_LOSS_TOL * span * max(abs(now), 1e-300)
         stop.fired = slow and _stalled(
             scores, REFIT_NO_CHANGE, REFIT_VALIDATION_TOL, scoring
