@@ -86,8 +86,9 @@ class AttentionPolynomialRegressor(
         of the directions also ends as early stopping would: once ten of
         its iterations have neither cut the held-out error by a thousandth
         of itself nor the training loss by more than a thousandth of itself
-        per iteration (and the final refit of a step so ended stops at that
-        pace too). The growth is capped
+        per iteration (and, when the growth saw every training row, the
+        final refit of a step so ended stops at that pace too). The growth
+        is capped
         at 128 directions, and at as many as keep the trained parameters
         ``n (d + q) + 1`` within half the training rows.
     solver : {"lstsq", "varpro", "sgd", "adam"}, default="lstsq"

@@ -778,10 +778,10 @@ def fit_varpro(
     :data:`REFIT_LOSS_TOL` of itself per iteration, the fit creeping into the
     noise. The step of the best score is kept and refined on all rows, the
     held-out ones included: its size is chosen, and the readout of more rows
-    is the better one. If the held-out rows had ended that step's refit, the
-    refinement stops once the loss falls by at most ``max(tol,
-    REFIT_LOSS_TOL)`` of itself per iteration, the progress they showed to
-    no longer pay.
+    is the better one. If the held-out rows had ended that step's refit on
+    every training row, the refinement stops once the loss falls by at most
+    ``max(tol, REFIT_LOSS_TOL)`` of itself per iteration, the progress they
+    showed to no longer pay; after a growth on a subsample, at ``tol``.
 
     The ridge of the readout is fixed while L-BFGS runs (``J`` stays one
     function of ``F``, which its line search and its curvature pairs need),
@@ -915,7 +915,10 @@ def _fit_varpro(
     final_tol = tol
     if auto:
         F, stopped_by_held_out = kept[int(np.argmax(scores))]
-        if stopped_by_held_out:  # slower progress did not pay on held-out rows
+        if stopped_by_held_out and grow_on is train:
+            # slower progress did not pay on the held-out rows, for a fit on
+            # every training row (not for one on a subsample: all the rows
+            # may carry it further)
             final_tol = max(tol, REFIT_LOSS_TOL)
     full = loss.with_directions(len(F))
     if grow_on is not loss:

@@ -357,3 +357,41 @@ def test_the_held_out_rule_ends_refits_that_no_longer_pay(monkeypatch):
     assert ruled.converged
     assert ruled.validation_score_.max() > 0.97
     assert ruled.validation_score_.max() > unruled.validation_score_.max() - 0.005
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_final_refit_keeps_tol_after_a_growth_on_a_subsample(monkeypatch):
+    from sklearn_attnpoly._solvers import _varpro
+
+    calls = []
+    minimise = _varpro.minimise
+
+    def recorded(loss, F0, **kwargs):
+        result = minimise(loss, F0, **kwargs)
+        calls.append((len(loss.X), kwargs["tol"], kwargs.get("monitor")))
+        return result
+
+    monkeypatch.setattr(_varpro, "minimise", recorded)
+    loss = _planted_loss(600)
+    kwargs = dict(max_iter=60, tol=1e-7, alphas=ALPHAS)
+
+    def final_tol():
+        result = fit_varpro(loss, None, rng=np.random.RandomState(0), **kwargs)
+        rows, tol, monitor = calls[-1]
+        assert rows == 600 and monitor is None  # on all rows, held-out ones too
+        return result, tol
+
+    # grown on every training row: a kept step the held-out rows ended is
+    # refined at REFIT_LOSS_TOL's pace
+    result, tol = final_tol()
+    kept = int(np.argmax(result.validation_score_))
+    grown = [c for c in calls[:-1] if c[2] is not None]
+    assert all(c[0] < 600 for c in grown)
+    assert tol == (_varpro.REFIT_LOSS_TOL if grown[kept][2].fired else 1e-7)
+    assert grown[kept][2].fired  # this planted case reaches its noise
+    # grown on a subsample: refined at tol
+    calls.clear()
+    monkeypatch.setattr(_varpro, "MIN_SUBSAMPLE", 100)
+    monkeypatch.setattr(_varpro, "ROWS_PER_PARAMETER", 1)
+    result, tol = final_tol()
+    assert result.n_rows_grown < 540 and tol == 1e-7
