@@ -71,6 +71,7 @@ class OneDirectionLosses:
 
     def __init__(self, X, Y, w, alpha, degree):
         self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.X_t = np.ascontiguousarray(self.X.T)
         self.w = np.asarray(w, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64).reshape(len(self.X), -1)
         self.Y_centred = Y - self.w @ Y
@@ -91,7 +92,8 @@ class OneDirectionLosses:
         """
         q, w, alpha = self.degree, self.w, self.alpha
         K = len(Xi)
-        u = -(Xi @ self.X.T)  # (K, rows)
+        u = Xi @ self.X_t  # (K, rows)
+        np.negative(u, out=u)
         S = np.empty((K, q, u.shape[1]))
         S[:, 0] = u
         for k in range(1, q):
@@ -109,17 +111,19 @@ class OneDirectionLosses:
         residual = self.Y_centred.T[None] - beta.transpose(0, 2, 1) @ S  # (K, o, rows)
         J = (residual * residual) @ w
         J = J.sum(axis=1) + alpha * (coef * coef).sum(axis=(1, 2))
-        # the bracket of dJ/du, slot by slot: alpha ||beta_k||^2 (s - m) - beta_k r
-        S *= (alpha * (beta * beta).sum(axis=2))[:, :, None]
+        # k times the bracket of dJ/du, slot by slot: k alpha ||beta_k||^2 (s -
+        # m) - k beta_k r
+        k = np.arange(1.0, q + 1)[:, None]
+        S *= k * alpha * (beta * beta).sum(axis=2, keepdims=True)
         if residual.shape[1] == 1:  # an outer product: broadcast, not matmul
-            S -= beta * residual
+            S -= (k * beta) * residual
         else:
-            S -= beta @ residual
+            S -= (k * beta) @ residual
         # sum_k k u^(k-1) D_k, by Horner in u
-        du = q * S[:, q - 1]
-        for k in range(q - 1, 0, -1):
+        du = S[:, q - 1].copy()
+        for j in range(q - 1, 0, -1):
             du *= u
-            du += k * S[:, k - 1]
+            du += S[:, j - 1]
         du *= -2.0 * w  # dJ/dxi = -sum_n dJ/du_n x_n
         return J, du @ self.X
 

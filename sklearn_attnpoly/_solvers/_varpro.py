@@ -909,13 +909,14 @@ def _fit_varpro(
             _, beta, b, _ = _readout(sized, F, alphas)
             prediction = held_out.with_directions(len(F)).predict(F, beta, b)
             scores.append(_score(scoring, held_out.Y, prediction, held_out.w))
-            kept.append((F, monitor.fired))
+            # whether the held-out rows ended a refit on every training row
+            kept.append((F, monitor.fired and grow_on is train))
             if _stalled(scores, n_iter_no_change, validation_tol, scoring):
                 break
     final_tol = tol
     if auto:
-        F, stopped_by_held_out = kept[int(np.argmax(scores))]
-        if stopped_by_held_out and grow_on is train:
+        F, ended_by_held_out = kept[int(np.argmax(scores))]
+        if ended_by_held_out:
             # slower progress did not pay on the held-out rows, for a fit on
             # every training row (not for one on a subsample: all the rows
             # may carry it further)
