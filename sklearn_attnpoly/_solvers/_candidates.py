@@ -106,7 +106,7 @@ class OneDirectionLosses:
         spread = np.sqrt(np.clip(np.diagonal(gram, axis1=1, axis2=2), 0.0, None))
         spread = np.where(spread == 0, 1.0, spread)
         correlation = gram / spread[:, :, None] / spread[:, None, :]
-        coef = _ridge(correlation, cross / spread[:, :, None], alpha)
+        coef = ridge_coefficients(correlation, cross / spread[:, :, None], alpha)
         beta = coef / spread[:, :, None]  # (K, q, o)
         residual = self.Y_centred.T[None] - beta.transpose(0, 2, 1) @ S  # (K, o, rows)
         J = (residual * residual) @ w
@@ -128,19 +128,52 @@ class OneDirectionLosses:
         return J, du @ self.X
 
 
-def _ridge(correlation, rhs, alpha):
-    """The standardised coefficients of each direction, as
-    :meth:`~sklearn_attnpoly._solvers._varpro.ReducedLoss._ridge` solves
-    them: one solve where the penalty bounds the condition number below
-    ``1 / RCOND``, the eigendecomposition's pseudo-inverse otherwise."""
+def ridge_coefficients(correlation, rhs, alpha):
+    """The ridge's standardised coefficients for a stack of slot systems: by
+    one solve where the penalty keeps every eigenvalue above ``RCOND`` of the
+    largest (the eigenvalues of a correlation matrix are at most its size),
+    otherwise by the eigendecomposition's pseudo-inverse, eigenvalues below
+    ``RCOND`` of the largest (penalty included) dropped, as
+    :class:`~sklearn_attnpoly._solvers._loo_ridge.EigenRidge` drops them.
+
+    Parameters
+    ----------
+    correlation : ndarray of shape (K, p, p)
+    rhs : ndarray of shape (K, p, n_outputs)
+    alpha : float
+
+    Returns
+    -------
+    ndarray of shape (K, p, n_outputs)
+    """
     p = correlation.shape[-1]
-    if alpha > RCOND * (p + alpha):
+    if alpha > RCOND * (p + alpha):  # condition number below 1 / RCOND
         return np.linalg.solve(correlation + alpha * np.eye(p), rhs)
     eigenvalues, V = np.linalg.eigh(correlation)
     regularised = eigenvalues + alpha
     keep = regularised > RCOND * regularised.max(axis=1, keepdims=True)
     inverse = np.where(keep, 1.0 / np.where(keep, regularised, 1.0), 0.0)
     return V @ (inverse[:, :, None] * (V.transpose(0, 2, 1) @ rhs))
+
+
+def settled(losses, window, tol, spacing=1):
+    """Whether a loss has settled: its mean relative decrease per iteration
+    over its last ``window`` values, ``spacing`` iterations apart, is at most
+    ``tol`` (False until there are ``window + 1`` values).
+
+    Examples
+    --------
+    >>> from sklearn_attnpoly._solvers._candidates import settled
+    >>> settled([1.0, 0.99, 0.98], 2, 1e-2), settled([1.0, 0.9, 0.8], 2, 1e-2)
+    (False, False)
+    >>> settled([1.0, 0.9995, 0.999], 2, 1e-3), settled([1.0, 0.9], 2, 1.0)
+    (True, False)
+    """
+    if len(losses) <= window:
+        return False
+    now = losses[-1]
+    decrease = (losses[-1 - window] - now) / (window * spacing * max(abs(now), 1e-300))
+    return decrease <= tol
 
 
 def minimise_each(losses, starts, *, max_iter, tol, window):
@@ -228,12 +261,8 @@ def minimise_each(losses, starts, *, max_iter, tol, window):
         first &= ~accepted
         for k in np.flatnonzero(accepted):
             history[k].append(f[k] / scale[k])
-            if len(history[k]) > window:
-                J = history[k][-1]
-                decrease = (history[k][-1 - window] - J) / window
-                decrease /= max(abs(J), 1e-300)
-                if decrease <= tol:
-                    active[k] = False
+            if settled(history[k], window, tol):
+                active[k] = False
         active &= ~failed
     return V / np.linalg.norm(V, axis=1, keepdims=True), f / scale
 

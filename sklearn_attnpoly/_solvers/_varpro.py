@@ -56,9 +56,13 @@ from .. import _chunks as chunk_policy
 from .._chunks import row_chunks, rows_per_chunk
 from .._threads import one_pool, parallel_map
 from ..attention import build_network
-from ._candidates import OneDirectionLosses, minimise_each
+from ._candidates import (
+    OneDirectionLosses,
+    minimise_each,
+    ridge_coefficients,
+    settled,
+)
 from ._loo_ridge import EigenRidge, LooRidge
-from ._readout import RCOND
 
 #: The growth adds ``ceil(n / GROWTH_STEPS)`` directions per step: one at a
 #: time for a few directions, in larger batches for many.
@@ -279,14 +283,9 @@ class ReducedLoss:
         return np.ascontiguousarray(beta), self.y_mean - mean @ beta_flat
 
     def _ridge(self, correlation, rhs):
-        """The standardised coefficients at ``alpha``: by one solve when the
-        penalty keeps every eigenvalue above ``RCOND`` of the largest (the
-        eigenvalues of a correlation matrix are at most its size), otherwise
-        by :class:`EigenRidge`'s pseudo-inverse."""
-        p, alpha = len(correlation), self.alpha
-        if alpha > RCOND * (p + alpha):  # condition number below 1 / RCOND
-            return np.linalg.solve(correlation + alpha * np.eye(p), rhs)
-        return EigenRidge(correlation, rhs, [alpha]).coef(0)
+        """The standardised coefficients at ``alpha``
+        (:func:`~sklearn_attnpoly._solvers._candidates.ridge_coefficients`)."""
+        return ridge_coefficients(correlation[None], rhs[None], self.alpha)[0]
 
     def evaluate(self, F, gradient=True):
         """``J(F)``, ``dJ/dF`` (or None), ``beta`` of shape ``(n, q,
@@ -447,14 +446,9 @@ def minimise(loss, F0, *, max_iter, tol, monitor=None):
 
     def callback(intermediate_result):
         losses.append(intermediate_result.fun / scale)
-        if len(losses) > TOL_WINDOW:
-            J = losses[-1]
-            decrease = (losses[-1 - TOL_WINDOW] - J) / (
-                TOL_WINDOW * max(abs(J), 1e-300)
-            )
-            if decrease <= tol:
-                state["converged"] = True
-                raise StopIteration
+        if settled(losses, TOL_WINDOW, tol):
+            state["converged"] = True
+            raise StopIteration
         if monitor is not None and (len(losses) - 1) % REFIT_LOOK == 0:
             x = intermediate_result.x
             readout = last["readout"] if np.array_equal(x, last["v"]) else None
@@ -717,11 +711,7 @@ def _held_out_monitor(train, held_out, scoring):
             J, beta, b = readout
         losses.append(J)
         scores.append(_score(scoring, held.Y, held.predict(F, beta, b), held.w))
-        if len(losses) <= REFIT_NO_CHANGE:
-            return False
-        before, now = losses[-1 - REFIT_NO_CHANGE], losses[-1]
-        span = REFIT_NO_CHANGE * REFIT_LOOK
-        slow = before - now <= REFIT_LOSS_TOL * span * max(abs(now), 1e-300)
+        slow = settled(losses, REFIT_NO_CHANGE, REFIT_LOSS_TOL, REFIT_LOOK)
         stop.fired = slow and _stalled(
             scores, REFIT_NO_CHANGE, REFIT_VALIDATION_TOL, scoring
         )
